@@ -1,0 +1,107 @@
+#include "server/daemon_config.h"
+
+#include "core/config.h"
+
+namespace cvfs::server {
+
+const std::vector<std::string>& DaemonConfigKeys() {
+  static const std::vector<std::string> keys = {"cluster",
+                                                "node_id",
+                                                "failure_domain",
+                                                "state_dir",
+                                                "drives",
+                                                "etcd.endpoints",
+                                                "etcd.lease_ttl_s",
+                                                "net.provider",
+                                                "net.host",
+                                                "net.port",
+                                                "net.progress_poll_us",
+                                                "auth.munge_socket",
+                                                "auth.require",
+                                                "log.level",
+                                                "log.file"};
+  return keys;
+}
+
+namespace {
+
+Status Assign(const ConfigFile& file, const std::string& key, std::string* out) {
+  CVFS_ASSIGN_OR_RETURN(auto v, file.GetString(key));
+  if (v) *out = *v;
+  return Status::Ok();
+}
+
+Status Assign(const ConfigFile& file, const std::string& key, int* out) {
+  CVFS_ASSIGN_OR_RETURN(auto v, file.GetInt(key));
+  if (v) *out = static_cast<int>(*v);
+  return Status::Ok();
+}
+
+Status Assign(const ConfigFile& file, const std::string& key, bool* out) {
+  CVFS_ASSIGN_OR_RETURN(auto v, file.GetBool(key));
+  if (v) *out = *v;
+  return Status::Ok();
+}
+
+Status Assign(const ConfigFile& file, const std::string& key, std::vector<std::string>* out) {
+  CVFS_ASSIGN_OR_RETURN(auto v, file.GetStringList(key));
+  if (v) *out = *v;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* config,
+                            std::vector<std::string>* warnings) {
+  CVFS_ASSIGN_OR_RETURN(ConfigFile file, ConfigFile::Load(path));
+  CVFS_RETURN_IF_ERROR(Assign(file, "cluster", &config->cluster));
+  CVFS_RETURN_IF_ERROR(Assign(file, "node_id", &config->node_id));
+  CVFS_RETURN_IF_ERROR(Assign(file, "failure_domain", &config->failure_domain));
+  CVFS_RETURN_IF_ERROR(Assign(file, "state_dir", &config->state_dir));
+  CVFS_RETURN_IF_ERROR(Assign(file, "drives", &config->drives));
+  CVFS_RETURN_IF_ERROR(Assign(file, "etcd.endpoints", &config->etcd_endpoints));
+  CVFS_RETURN_IF_ERROR(Assign(file, "etcd.lease_ttl_s", &config->lease_ttl_s));
+  CVFS_RETURN_IF_ERROR(Assign(file, "net.provider", &config->provider));
+  CVFS_RETURN_IF_ERROR(Assign(file, "net.host", &config->host));
+  CVFS_RETURN_IF_ERROR(Assign(file, "net.port", &config->port));
+  CVFS_RETURN_IF_ERROR(Assign(file, "net.progress_poll_us", &config->progress_poll_us));
+  CVFS_RETURN_IF_ERROR(Assign(file, "auth.munge_socket", &config->munge_socket));
+  CVFS_RETURN_IF_ERROR(Assign(file, "auth.require", &config->require_auth));
+  CVFS_RETURN_IF_ERROR(Assign(file, "log.level", &config->log_level));
+  CVFS_RETURN_IF_ERROR(Assign(file, "log.file", &config->log_file));
+  if (warnings) {
+    for (const auto& key : file.UnknownKeys(DaemonConfigKeys())) {
+      warnings->push_back(path + ": unknown key '" + key + "' ignored");
+    }
+  }
+  return Status::Ok();
+}
+
+Status DaemonConfig::Validate() const {
+  auto bad = [](const std::string& msg) { return Status::ConfigError(msg); };
+  if (cluster.empty()) return bad("cluster is required (config 'cluster' or --cluster)");
+  if (node_id.empty()) return bad("node_id is empty");
+  for (char c : node_id) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return bad("node_id '" + node_id + "' may contain only letters, digits, '-', '_', '.'");
+    }
+  }
+  for (char c : cluster) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return bad("cluster '" + cluster + "' may contain only letters, digits, '-', '_', '.'");
+    }
+  }
+  if (etcd_endpoints.empty()) return bad("etcd.endpoints is empty");
+  if (lease_ttl_s < 1 || lease_ttl_s > 300) return bad("etcd.lease_ttl_s must be in 1..300");
+  if (port < 0 || port > 65535) return bad("net.port must be in 0..65535");
+  if (progress_poll_us < 0 || progress_poll_us > 1'000'000) {
+    return bad("net.progress_poll_us must be in 0..1000000");
+  }
+  if (provider != "tcp;ofi_rxm" && provider != "shm" && provider != "verbs;ofi_rxm" &&
+      provider != "tcp" && provider != "sockets") {
+    return bad("net.provider '" + provider + "' is not one of tcp;ofi_rxm, shm, verbs;ofi_rxm");
+  }
+  return Status::Ok();
+}
+
+}  // namespace cvfs::server

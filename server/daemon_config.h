@@ -1,0 +1,47 @@
+// DaemonConfig: everything a `cvfsd` needs to start, loaded from its TOML file and then
+// overridden by command-line flags (a flag always wins). Validation happens here, once,
+// so the daemon never starts half-configured.
+// Thread-safety: a plain value; immutable after Load.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace cvfs::server {
+
+struct DaemonConfig {
+  std::string cluster;         // cluster name (etcd prefix /cvfs/<cluster>/)
+  std::string node_id;         // unique per node; default: the host name
+  std::string failure_domain;  // default: the node id (each node its own domain)
+  std::string state_dir = "/var/lib/cvfs";
+  std::vector<std::string> drives;  // directories (or devices) this node contributes
+
+  std::vector<std::string> etcd_endpoints = {"http://127.0.0.1:2379"};
+  int lease_ttl_s = 5;  // lease expiry = this node is down
+
+  std::string provider = "tcp;ofi_rxm";  // libfabric provider: tcp;ofi_rxm, shm, verbs;ofi_rxm
+  std::string host = "127.0.0.1";        // address the fabric endpoint binds to
+  int port = 0;                          // 0: any free port
+  int progress_poll_us = 50;             // busy-poll this long before blocking on the CQ
+
+  std::string munge_socket;  // empty: libmunge's default socket
+  bool require_auth = true;  // refuse sessions without a valid MUNGE credential
+
+  std::string log_level = "info";
+  std::string log_file;  // empty: stderr
+
+  // Checks ranges and required fields; kConfigError naming the first bad field.
+  Status Validate() const;
+};
+
+// Keys accepted in the TOML file (dotted), for typo warnings.
+const std::vector<std::string>& DaemonConfigKeys();
+
+// Reads `path` into `config` (fields absent from the file keep their current values).
+Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* config,
+                            std::vector<std::string>* warnings);
+
+}  // namespace cvfs::server
