@@ -1,0 +1,312 @@
+#include "core/cluster_map.h"
+
+#include <cctype>
+#include <set>
+#include <utility>
+
+namespace cvfs {
+namespace {
+
+using nlohmann::json;
+
+Status Malformed(std::string_view where, std::string_view what) {
+  return Status::MalformedMessage(std::string(where) + ": " + std::string(what));
+}
+
+const json* Field(const json& object, const char* name) {
+  auto it = object.find(name);
+  return it == object.end() ? nullptr : &*it;
+}
+
+Status GetString(const json& object, const char* name, bool required, std::string_view where,
+                 std::string* out) {
+  const json* value = Field(object, name);
+  if (value == nullptr || value->is_null()) {
+    if (required) return Malformed(where, std::string("missing field '") + name + "'");
+    out->clear();
+    return Status::Ok();
+  }
+  if (!value->is_string()) {
+    return Malformed(where, std::string("field '") + name + "' is not a string");
+  }
+  const auto& text = value->get_ref<const std::string&>();
+  if (text.size() > kMaxRecordStringLength) {
+    return Malformed(where, std::string("field '") + name + "' is too long");
+  }
+  *out = text;
+  return Status::Ok();
+}
+
+Status GetUint64(const json& object, const char* name, bool required, std::string_view where,
+                 uint64_t* out) {
+  const json* value = Field(object, name);
+  if (value == nullptr) {
+    if (required) return Malformed(where, std::string("missing field '") + name + "'");
+    *out = 0;
+    return Status::Ok();
+  }
+  if (!value->is_number_unsigned()) {
+    return Malformed(where, std::string("field '") + name + "' is not a non-negative integer");
+  }
+  *out = value->get<uint64_t>();
+  return Status::Ok();
+}
+
+Status GetInt64(const json& object, const char* name, bool required, std::string_view where,
+                int64_t* out) {
+  const json* value = Field(object, name);
+  if (value == nullptr) {
+    if (required) return Malformed(where, std::string("missing field '") + name + "'");
+    *out = 0;
+    return Status::Ok();
+  }
+  if (value->is_number_unsigned()) {
+    const uint64_t u = value->get<uint64_t>();
+    if (u > static_cast<uint64_t>(INT64_MAX)) {
+      return Malformed(where, std::string("field '") + name + "' is out of range");
+    }
+    *out = static_cast<int64_t>(u);
+    return Status::Ok();
+  }
+  if (!value->is_number_integer()) {
+    return Malformed(where, std::string("field '") + name + "' is not an integer");
+  }
+  *out = value->get<int64_t>();
+  return Status::Ok();
+}
+
+Status CheckFormat(const json& object, std::string_view where) {
+  int64_t format = 0;
+  CVFS_RETURN_IF_ERROR(GetInt64(object, "format", /*required=*/true, where, &format));
+  if (format < 1) return Malformed(where, "format must be >= 1");
+  if (format > kClusterMapFormat) {
+    return Status::ProtocolMismatch(std::string(where) + ": format " + std::to_string(format) +
+                                    " is newer than supported " +
+                                    std::to_string(kClusterMapFormat));
+  }
+  return Status::Ok();
+}
+
+Result<DriveInfo> DriveInfoFromJson(const json& object, std::string_view where) {
+  if (!object.is_object()) return Malformed(where, "drive is not an object");
+  DriveInfo drive;
+  CVFS_RETURN_IF_ERROR(GetString(object, "path", true, where, &drive.path));
+  if (drive.path.empty()) return Malformed(where, "drive path is empty");
+  CVFS_RETURN_IF_ERROR(GetUint64(object, "capacity_bytes", true, where, &drive.capacity_bytes));
+  CVFS_RETURN_IF_ERROR(GetUint64(object, "free_bytes", true, where, &drive.free_bytes));
+  if (drive.free_bytes > drive.capacity_bytes) {
+    return Malformed(where, "drive free_bytes exceeds capacity_bytes");
+  }
+  return drive;
+}
+
+// The record body without the format check (records nested in a map share the map's).
+Result<NodeRecord> NodeRecordBodyFromJson(const json& object, std::string_view where) {
+  if (!object.is_object()) return Malformed(where, "node record is not an object");
+  NodeRecord record;
+  std::string id;
+  CVFS_RETURN_IF_ERROR(GetString(object, "id", true, where, &id));
+  if (Status s = ValidateNodeId(id); !s.ok()) return Malformed(where, s.message());
+  record.id = NodeId(std::move(id));
+  const std::string node_where = std::string(where) + " node " + record.id.str();
+  CVFS_RETURN_IF_ERROR(
+      GetString(object, "failure_domain", true, node_where, &record.failure_domain));
+  if (record.failure_domain.empty()) return Malformed(node_where, "failure_domain is empty");
+  CVFS_RETURN_IF_ERROR(GetString(object, "host", true, node_where, &record.host));
+  CVFS_RETURN_IF_ERROR(
+      GetString(object, "fabric_provider", false, node_where, &record.fabric_provider));
+  CVFS_RETURN_IF_ERROR(
+      GetString(object, "fabric_address", false, node_where, &record.fabric_address));
+  CVFS_RETURN_IF_ERROR(GetString(object, "version", false, node_where, &record.version));
+  CVFS_RETURN_IF_ERROR(GetInt64(object, "pid", false, node_where, &record.pid));
+  CVFS_RETURN_IF_ERROR(GetInt64(object, "start_time_ms", false, node_where, &record.start_time_ms));
+  if (const json* drives = Field(object, "drives"); drives != nullptr) {
+    if (!drives->is_array()) return Malformed(node_where, "drives is not an array");
+    if (drives->size() > kMaxDrivesPerNode) return Malformed(node_where, "too many drives");
+    for (const json& d : *drives) {
+      CVFS_ASSIGN_OR_RETURN(DriveInfo drive, DriveInfoFromJson(d, node_where));
+      record.drives.push_back(std::move(drive));
+    }
+  }
+  return record;
+}
+
+nlohmann::json NodeRecordBodyToJson(const NodeRecord& record) {
+  json drives = json::array();
+  for (const auto& d : record.drives) drives.push_back(DriveInfoToJson(d));
+  return json{{"id", record.id.str()},
+              {"failure_domain", record.failure_domain},
+              {"host", record.host},
+              {"fabric_provider", record.fabric_provider},
+              {"fabric_address", record.fabric_address},
+              {"drives", std::move(drives)},
+              {"version", record.version},
+              {"pid", record.pid},
+              {"start_time_ms", record.start_time_ms}};
+}
+
+template <typename T, typename F>
+Result<T> ParseText(std::string_view text, std::string_view what, F from_json) {
+  json parsed = json::parse(text.begin(), text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return Malformed(what, "not valid JSON");
+  try {
+    return from_json(parsed);
+  } catch (const json::exception& e) {
+    // FromJson checks types before every access; this is a last line of defence.
+    return Malformed(what, e.what());
+  }
+}
+
+}  // namespace
+
+Status ValidateNodeId(std::string_view id) {
+  if (id.empty()) return Status::InvalidArgument("node id is empty");
+  if (id.size() > kMaxNodeIdLength) {
+    return Status::InvalidArgument("node id longer than " + std::to_string(kMaxNodeIdLength));
+  }
+  if (!std::isalnum(static_cast<unsigned char>(id[0]))) {
+    return Status::InvalidArgument("node id '" + std::string(id) +
+                                   "' must start with a letter or digit");
+  }
+  for (char c : id) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return Status::InvalidArgument("node id '" + std::string(id) +
+                                     "' has a character outside [A-Za-z0-9._-]");
+    }
+  }
+  return Status::Ok();
+}
+
+std::string_view NodeStateName(NodeState state) {
+  switch (state) {
+    case NodeState::kUp:
+      return "up";
+    case NodeState::kDown:
+      return "down";
+    case NodeState::kMaintenance:
+      return "maintenance";
+    case NodeState::kOut:
+      return "out";
+  }
+  return "unknown";
+}
+
+Result<NodeState> ParseNodeState(std::string_view name) {
+  for (NodeState s : {NodeState::kUp, NodeState::kDown, NodeState::kMaintenance, NodeState::kOut}) {
+    if (NodeStateName(s) == name) return s;
+  }
+  return Status::InvalidArgument("unknown node state '" + std::string(name) + "'");
+}
+
+bool SameMembership(const NodeRecord& a, const NodeRecord& b) {
+  if (a.drives.size() != b.drives.size()) return false;
+  for (size_t i = 0; i < a.drives.size(); ++i) {
+    if (a.drives[i].path != b.drives[i].path ||
+        a.drives[i].capacity_bytes != b.drives[i].capacity_bytes) {
+      return false;
+    }
+  }
+  return a.id == b.id && a.failure_domain == b.failure_domain && a.host == b.host &&
+         a.fabric_provider == b.fabric_provider && a.fabric_address == b.fabric_address &&
+         a.version == b.version && a.pid == b.pid && a.start_time_ms == b.start_time_ms;
+}
+
+nlohmann::json DriveInfoToJson(const DriveInfo& drive) {
+  return json{{"path", drive.path},
+              {"capacity_bytes", drive.capacity_bytes},
+              {"free_bytes", drive.free_bytes}};
+}
+
+nlohmann::json NodeRecordToJson(const NodeRecord& record) {
+  json out = NodeRecordBodyToJson(record);
+  out["format"] = kClusterMapFormat;
+  return out;
+}
+
+Result<NodeRecord> NodeRecordFromJson(const nlohmann::json& json_value) {
+  if (!json_value.is_object()) return Malformed("node record", "not a JSON object");
+  CVFS_RETURN_IF_ERROR(CheckFormat(json_value, "node record"));
+  return NodeRecordBodyFromJson(json_value, "node record");
+}
+
+nlohmann::json ClusterMapToJson(const ClusterMap& map) {
+  json nodes = json::array();
+  for (const auto& [id, entry] : map.nodes) {
+    nodes.push_back(json{{"id", id.str()},
+                         {"state", std::string(NodeStateName(entry.state))},
+                         {"since_ms", entry.since_ms},
+                         {"record", NodeRecordBodyToJson(entry.record)}});
+  }
+  return json{{"format", kClusterMapFormat},
+              {"cluster", map.cluster},
+              {"epoch", map.epoch.value},
+              {"manager", map.manager.empty() ? json(nullptr) : json(map.manager.str())},
+              {"manager_term", map.manager_term},
+              {"updated_ms", map.updated_ms},
+              {"nodes", std::move(nodes)}};
+}
+
+Result<ClusterMap> ClusterMapFromJson(const nlohmann::json& json_value) {
+  constexpr std::string_view kWhere = "cluster map";
+  if (!json_value.is_object()) return Malformed(kWhere, "not a JSON object");
+  CVFS_RETURN_IF_ERROR(CheckFormat(json_value, kWhere));
+  ClusterMap map;
+  CVFS_RETURN_IF_ERROR(GetString(json_value, "cluster", true, kWhere, &map.cluster));
+  if (map.cluster.empty()) return Malformed(kWhere, "cluster name is empty");
+  CVFS_RETURN_IF_ERROR(GetUint64(json_value, "epoch", true, kWhere, &map.epoch.value));
+  std::string manager;
+  CVFS_RETURN_IF_ERROR(GetString(json_value, "manager", false, kWhere, &manager));
+  if (!manager.empty()) {
+    if (Status s = ValidateNodeId(manager); !s.ok()) return Malformed(kWhere, s.message());
+    map.manager = NodeId(std::move(manager));
+  }
+  CVFS_RETURN_IF_ERROR(GetInt64(json_value, "manager_term", false, kWhere, &map.manager_term));
+  CVFS_RETURN_IF_ERROR(GetInt64(json_value, "updated_ms", false, kWhere, &map.updated_ms));
+  const json* nodes = Field(json_value, "nodes");
+  if (nodes == nullptr) return Malformed(kWhere, "missing field 'nodes'");
+  if (!nodes->is_array()) return Malformed(kWhere, "nodes is not an array");
+  if (nodes->size() > kMaxNodesPerMap) return Malformed(kWhere, "too many nodes");
+  for (const json& n : *nodes) {
+    if (!n.is_object()) return Malformed(kWhere, "node entry is not an object");
+    std::string id;
+    CVFS_RETURN_IF_ERROR(GetString(n, "id", true, kWhere, &id));
+    if (Status s = ValidateNodeId(id); !s.ok()) return Malformed(kWhere, s.message());
+    const std::string where = std::string(kWhere) + " node " + id;
+    NodeEntry entry;
+    std::string state;
+    CVFS_RETURN_IF_ERROR(GetString(n, "state", true, where, &state));
+    Result<NodeState> parsed_state = ParseNodeState(state);
+    if (!parsed_state.ok()) return Malformed(where, parsed_state.status().message());
+    entry.state = *parsed_state;
+    CVFS_RETURN_IF_ERROR(GetInt64(n, "since_ms", true, where, &entry.since_ms));
+    const json* record = Field(n, "record");
+    if (record == nullptr) return Malformed(where, "missing field 'record'");
+    CVFS_ASSIGN_OR_RETURN(entry.record, NodeRecordBodyFromJson(*record, where));
+    if (entry.record.id.str() != id) return Malformed(where, "record id differs from entry id");
+    NodeId node_id(std::move(id));
+    if (map.nodes.contains(node_id)) return Malformed(where, "duplicate node id");
+    map.nodes.emplace(std::move(node_id), std::move(entry));
+  }
+  return map;
+}
+
+std::string SerializeNodeRecord(const NodeRecord& record) {
+  return NodeRecordToJson(record).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<NodeRecord> ParseNodeRecord(std::string_view text) {
+  return ParseText<NodeRecord>(text, "node record",
+                               [](const json& j) { return NodeRecordFromJson(j); });
+}
+
+std::string SerializeClusterMap(const ClusterMap& map) {
+  return ClusterMapToJson(map).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<ClusterMap> ParseClusterMap(std::string_view text) {
+  return ParseText<ClusterMap>(text, "cluster map",
+                               [](const json& j) { return ClusterMapFromJson(j); });
+}
+
+}  // namespace cvfs

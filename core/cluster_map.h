@@ -1,0 +1,114 @@
+// The cluster map: the one authoritative description of which cvfsd nodes exist and in
+// which state, versioned by an Epoch. Only the elected manager writes it (to etcd, with a
+// compare-and-swap); every daemon and client reads and watches it and acts on the epoch.
+//
+// Also the NodeRecord a cvfsd registers about itself (what it is, where it listens, which
+// drives it brings). Both types have a JSON form that is stored in etcd; decoding verifies
+// every field and returns kMalformedMessage with the offending field instead of throwing.
+// Unknown fields are ignored on decode, so newer writers (placement groups, maintenance
+// records) stay readable by older readers of the same format version.
+//
+// Thread-safety: value types; distinct objects may be used from distinct threads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/node_id.h"
+#include "core/status.h"
+
+namespace cvfs {
+
+// Format version of the stored JSON (map and node records). Bumped only on an incompatible
+// change; a reader refuses a newer format with kProtocolMismatch.
+inline constexpr int kClusterMapFormat = 1;
+// Bounds that keep a hostile or corrupt record from exhausting memory.
+inline constexpr size_t kMaxDrivesPerNode = 256;
+inline constexpr size_t kMaxNodesPerMap = 65536;
+inline constexpr size_t kMaxRecordStringLength = 4096;
+
+// Lifecycle state of a node in the map. The names are stable: they appear in the stored
+// map, in `cvfs status --json` and in logs.
+enum class NodeState {
+  kUp,           // registered (its lease is alive) and serving
+  kDown,         // was in the map, its registration vanished (lease expired or revoked)
+  kMaintenance,  // granted a planned maintenance window: no rebuild starts for it
+  kOut,          // removed by the administrator: holds no data, kept for the record
+};
+
+// "up", "down", "maintenance", "out".
+std::string_view NodeStateName(NodeState state);
+// Inverse of NodeStateName; kInvalidArgument on any other text.
+Result<NodeState> ParseNodeState(std::string_view name);
+
+struct DriveInfo {
+  std::string path;
+  uint64_t capacity_bytes = 0;
+  uint64_t free_bytes = 0;
+
+  bool operator==(const DriveInfo&) const = default;
+};
+
+// What a cvfsd registers under its lease: everything another process needs to reach it.
+struct NodeRecord {
+  NodeId id;
+  std::string failure_domain;   // admin label (node, rack, ...): PG members differ in it
+  std::string host;             // host name, for people and for the Slurm hooks
+  std::string fabric_provider;  // "tcp;ofi_rxm", "verbs;ofi_rxm", "shm"
+  std::string fabric_address;   // opaque to the control plane, produced by net/ (printable text)
+  std::vector<DriveInfo> drives;
+  std::string version;  // cvfsd version string
+  int64_t pid = 0;
+  int64_t start_time_ms = 0;  // wall clock, ms since the Unix epoch
+
+  bool operator==(const NodeRecord&) const = default;
+};
+
+// True when the two records describe the same membership, i.e. they differ at most in
+// volatile usage figures (free_bytes). The manager bumps the epoch only on such changes,
+// so free-space updates do not churn the map.
+bool SameMembership(const NodeRecord& a, const NodeRecord& b);
+
+// One node as the map sees it.
+struct NodeEntry {
+  NodeState state = NodeState::kUp;
+  int64_t since_ms = 0;  // wall clock when the node entered `state`
+  NodeRecord record;     // the last registration the manager saw
+
+  bool operator==(const NodeEntry&) const = default;
+};
+
+struct ClusterMap {
+  std::string cluster;
+  Epoch epoch;
+  NodeId manager;            // empty until a manager wrote the map
+  int64_t manager_term = 0;  // create revision of the manager's election key (fencing)
+  int64_t updated_ms = 0;    // wall clock of the write
+  std::map<NodeId, NodeEntry> nodes;
+  // Placement groups and maintenance grants will be added here as new JSON fields.
+
+  bool operator==(const ClusterMap&) const = default;
+};
+
+// JSON encoding. The *FromJson functions never throw: malformed input (wrong types,
+// missing required fields, invalid ids, bounds exceeded, duplicate node ids) yields
+// kMalformedMessage naming the field; a newer format yields kProtocolMismatch.
+nlohmann::json DriveInfoToJson(const DriveInfo& drive);
+nlohmann::json NodeRecordToJson(const NodeRecord& record);
+Result<NodeRecord> NodeRecordFromJson(const nlohmann::json& json);
+nlohmann::json ClusterMapToJson(const ClusterMap& map);
+Result<ClusterMap> ClusterMapFromJson(const nlohmann::json& json);
+
+// Text forms (compact JSON) as stored in etcd. Parse* also reject text that is not JSON.
+std::string SerializeNodeRecord(const NodeRecord& record);
+Result<NodeRecord> ParseNodeRecord(std::string_view text);
+std::string SerializeClusterMap(const ClusterMap& map);
+Result<ClusterMap> ParseClusterMap(std::string_view text);
+
+}  // namespace cvfs
