@@ -11,7 +11,7 @@
 
 #include "core/logging.h"
 #include "server/daemon.h"
-#include "server/daemon_config.h"
+#include "core/daemon_config.h"
 
 namespace {
 
@@ -31,7 +31,7 @@ std::string HostName() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  using cvfs::server::DaemonConfig;
+  using cvfs::DaemonConfig;
   CLI::App app{
       "cvfsd: the ConvergeFS backend. Registers this node in the cluster (etcd), campaigns\n"
       "for manager, and serves clients and peers over libfabric with MUNGE-authenticated\n"
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   config.node_id = HostName();
   std::vector<std::string> warnings;
   if (!config_path.empty()) {
-    cvfs::Status st = cvfs::server::LoadDaemonConfigFile(config_path, &config, &warnings);
+    cvfs::Status st = cvfs::LoadDaemonConfigFile(config_path, &config, &warnings);
     if (!st.ok()) {
       std::cerr << "cvfsd: " << st.ToString() << "\n";
       return kExitConfig;

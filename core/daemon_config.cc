@@ -1,8 +1,8 @@
-#include "server/daemon_config.h"
+#include "core/daemon_config.h"
 
 #include "core/config.h"
 
-namespace cvfs::server {
+namespace cvfs {
 
 const std::vector<std::string>& DaemonConfigKeys() {
   static const std::vector<std::string> keys = {"cluster",
@@ -104,4 +104,4 @@ Status DaemonConfig::Validate() const {
   return Status::Ok();
 }
 
-}  // namespace cvfs::server
+}  // namespace cvfs

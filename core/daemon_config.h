@@ -10,7 +10,7 @@
 
 #include "core/status.h"
 
-namespace cvfs::server {
+namespace cvfs {
 
 struct DaemonConfig {
   std::string cluster;         // cluster name (etcd prefix /cvfs/<cluster>/)
@@ -44,4 +44,4 @@ const std::vector<std::string>& DaemonConfigKeys();
 Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* config,
                             std::vector<std::string>* warnings);
 
-}  // namespace cvfs::server
+}  // namespace cvfs
