@@ -150,3 +150,44 @@ std::vector<ProviderProbe> ProbeProviders(const std::vector<std::string>& provid
 }
 
 }  // namespace cvfs::net
+
+#include <munge.h>
+
+namespace cvfs::net {
+
+MungeProbe ProbeMunge(const std::string& socket) {
+  MungeProbe probe;
+  munge_ctx_t ctx = munge_ctx_create();
+  if (ctx == nullptr) {
+    probe.detail = "munge_ctx_create failed (out of memory)";
+    return probe;
+  }
+  if (!socket.empty() && munge_ctx_set(ctx, MUNGE_OPT_SOCKET, socket.c_str()) != EMUNGE_SUCCESS) {
+    probe.detail = std::string("cannot use socket ") + socket + ": " + munge_ctx_strerror(ctx);
+    munge_ctx_destroy(ctx);
+    return probe;
+  }
+  char* cred = nullptr;
+  munge_err_t err = munge_encode(&cred, ctx, nullptr, 0);
+  if (err != EMUNGE_SUCCESS) {
+    probe.detail = std::string("munge_encode: ") + munge_strerror(err) +
+                   (socket.empty() ? "" : " (socket " + socket + ")");
+    munge_ctx_destroy(ctx);
+    return probe;
+  }
+  uid_t uid = 0;
+  gid_t gid = 0;
+  err = munge_decode(cred, ctx, nullptr, nullptr, &uid, &gid);
+  free(cred);
+  munge_ctx_destroy(ctx);
+  if (err != EMUNGE_SUCCESS) {
+    probe.detail = std::string("munge_decode: ") + munge_strerror(err);
+    return probe;
+  }
+  probe.works = true;
+  probe.uid = uid;
+  probe.gid = gid;
+  return probe;
+}
+
+}  // namespace cvfs::net

@@ -38,3 +38,18 @@ std::vector<ProviderProbe> ProbeProviders(const std::vector<std::string>& provid
                                               "verbs;ofi_rxm", "tcp;ofi_rxm", "shm"});
 
 }  // namespace cvfs::net
+
+namespace cvfs::net {
+
+struct MungeProbe {
+  bool works = false;
+  uint32_t uid = 0;  // the identity munged vouched for (this process's)
+  uint32_t gid = 0;
+  std::string detail;  // the failing step and munge's message when it does not work
+};
+
+// Encodes a credential through munged at `socket` (empty: libmunge's default) and decodes
+// it again: proves munged runs, its key is readable and its clock sane.
+MungeProbe ProbeMunge(const std::string& socket);
+
+}  // namespace cvfs::net

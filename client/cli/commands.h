@@ -1,0 +1,19 @@
+// Registration of the `cvfs` subcommands. Each Register* adds its subcommand to `app`;
+// the subcommand's callback runs the command and stores its exit code in *rc.
+// Thread-safety: single-threaded tool.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "client/cli/cli_common.h"
+
+namespace cvfs::cli {
+
+void RegisterClusterCommands(CLI::App& app, GlobalOptions& global, int* rc);
+void RegisterStatusCommand(CLI::App& app, GlobalOptions& global, int* rc);
+void RegisterDoctorCommand(CLI::App& app, GlobalOptions& global, int* rc);
+
+// Sets up logging for a command (stderr, global.log_level).
+void InitCommandLogging(const GlobalOptions& global);
+
+}  // namespace cvfs::cli
