@@ -9,9 +9,9 @@
 #include <cstdio>
 #include <iostream>
 
+#include "core/daemon_config.h"
 #include "core/logging.h"
 #include "server/daemon.h"
-#include "core/daemon_config.h"
 
 namespace {
 
@@ -43,12 +43,14 @@ int main(int argc, char** argv) {
   app.add_option("-c,--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
   app.add_option("--cluster", flags.cluster, "cluster name");
   app.add_option("--node-id", flags.node_id, "node id (default: host name)");
-  app.add_option("--failure-domain", flags.failure_domain, "failure domain label (default: node id)");
+  app.add_option("--failure-domain", flags.failure_domain,
+                 "failure domain label (default: node id)");
   app.add_option("--state-dir", flags.state_dir, "local state directory");
   app.add_option("--drive", flags.drives, "a drive directory (repeatable)");
   app.add_option("--etcd", etcd_csv, "etcd endpoints, comma-separated");
   app.add_option("--lease-ttl", flags.lease_ttl_s, "membership lease TTL in seconds");
-  app.add_option("--provider", flags.provider, "libfabric provider: tcp;ofi_rxm, shm, verbs;ofi_rxm");
+  app.add_option("--provider", flags.provider,
+                 "libfabric provider: tcp;ofi_rxm, shm, verbs;ofi_rxm");
   app.add_option("--host", flags.host, "fabric address to bind");
   app.add_option("--port", flags.port, "fabric port (0: any)");
   app.add_option("--progress-poll-us", flags.progress_poll_us,

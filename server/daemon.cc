@@ -1,0 +1,164 @@
+#include "server/daemon.h"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/logging.h"
+#include "net/wire/methods.h"
+
+namespace cvfs::server {
+
+namespace {
+
+std::string HostName() {
+  char name[256] = {0};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "unknown";
+  return name;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config) {
+  std::unique_ptr<Daemon> daemon(new Daemon(config));
+  if (Status st = daemon->Init(); !st.ok()) {
+    daemon->Shutdown();
+    return st;
+  }
+  return daemon;
+}
+
+Status Daemon::Init() {
+  start_time_ms_ = clock_.WallMillis();
+  const auto t0 = clock_.Now();
+  CVFS_ASSIGN_OR_RETURN(state_dir_,
+                        StateDir::Open(config_.state_dir, config_.cluster, config_.node_id));
+  CVFS_ASSIGN_OR_RETURN(drives_, DriveSet::Open(config_.drives, config_.cluster, config_.node_id));
+  LOG_INFO(
+      "daemon.local node={} state_dir={} first_start={} drives={} capacity_bytes={} "
+      "free_bytes={}",
+      config_.node_id, config_.state_dir, state_dir_->first_start(), config_.drives.size(),
+      drives_->capacity_bytes(), drives_->free_bytes());
+
+  net::RpcOptions rpc;
+  rpc.provider = config_.provider;
+  rpc.host = config_.host;
+  rpc.port = static_cast<uint16_t>(config_.port);
+  rpc.name = config_.node_id;
+  rpc.require_auth = config_.require_auth;
+  rpc.munge_socket = config_.munge_socket;
+  rpc.progress_poll_us = config_.progress_poll_us;
+  CVFS_ASSIGN_OR_RETURN(endpoint_, net::RpcEndpoint::Create(rpc));
+  endpoint_->RegisterHandler(static_cast<uint16_t>(net::Method::kNodeInfo),
+                             [this](const net::RpcContext& context, std::string_view request) {
+                               return HandleNodeInfo(context, request);
+                             });
+  LOG_INFO("daemon.fabric provider={} address={} auth={}", endpoint_->provider(),
+           endpoint_->address(), config_.require_auth ? "munge" : "off");
+
+  control::ControlAgentOptions agent;
+  auto etcd = control::ParseEtcdEndpoints([&] {
+    std::string csv;
+    for (const auto& e : config_.etcd_endpoints) csv += (csv.empty() ? "" : ",") + e;
+    return csv;
+  }());
+  if (!etcd.ok()) return Status(ErrorCode::kConfigError, etcd.status().message());
+  agent.etcd = *etcd;
+  agent.cluster = config_.cluster;
+  agent.self = BuildRecord();
+  agent.lease_ttl_s = config_.lease_ttl_s;
+  CVFS_ASSIGN_OR_RETURN(agent_, control::ControlAgent::Start(std::move(agent)));
+  agent_->SetMapCallback([node = config_.node_id](const ClusterMap& map) {
+    int up = 0, down = 0;
+    for (const auto& [id, entry] : map.nodes) {
+      if (entry.state == NodeState::kUp) ++up;
+      if (entry.state == NodeState::kDown) ++down;
+    }
+    LOG_INFO("map.update node={} epoch={} manager={} up={} down={}", node, map.epoch.value,
+             map.manager.str(), up, down);
+  });
+
+  maintenance_ = std::thread([this] { MaintenanceLoop(); });
+  LOG_INFO("daemon.ready node={} cluster={} failure_domain={} startup_ms={}", config_.node_id,
+           config_.cluster, config_.failure_domain,
+           std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now() - t0).count());
+  return Status::Ok();
+}
+
+NodeRecord Daemon::BuildRecord() const {
+  NodeRecord record;
+  record.id = NodeId(config_.node_id);
+  record.failure_domain = config_.failure_domain;
+  record.host = HostName();
+  record.fabric_provider = endpoint_->provider();
+  record.fabric_address = endpoint_->address();
+  record.drives = drives_->Snapshot();
+  record.version = CVFS_VERSION;
+  record.pid = ::getpid();
+  record.start_time_ms = start_time_ms_;
+  return record;
+}
+
+Result<std::string> Daemon::HandleNodeInfo(const net::RpcContext& context,
+                                           std::string_view request) {
+  nlohmann::json info = {
+      {"node_id", config_.node_id},
+      {"cluster", config_.cluster},
+      {"failure_domain", config_.failure_domain},
+      {"version", CVFS_VERSION},
+      {"pid", ::getpid()},
+      {"start_time_ms", start_time_ms_},
+      {"peer", context.peer_name},
+      {"peer_uid", context.peer_uid},
+  };
+  nlohmann::json drives = nlohmann::json::array();
+  for (const auto& d : drives_->Snapshot()) drives.push_back(DriveInfoToJson(d));
+  info["drives"] = std::move(drives);
+  if (agent_ != nullptr) {
+    info["is_manager"] = agent_->is_manager();
+    if (auto map = agent_->map()) {
+      info["epoch"] = map->epoch.value;
+      info["manager"] = map->manager.str();
+    }
+  }
+  const auto stats = endpoint_->stats();
+  info["rpc"] = {{"requests_served", stats.requests_served},
+                 {"malformed_messages", stats.malformed_messages},
+                 {"auth_failures", stats.auth_failures}};
+  return info.dump();
+}
+
+void Daemon::MaintenanceLoop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (stop_cv_.wait_for(lock, kDriveRefreshInterval, [this] { return stopping_; })) break;
+    lock.unlock();
+    if (Status st = drives_->Refresh(); !st.ok()) {
+      LOG_ERROR("drive.refresh_failed error=\"{}\"", st.ToString());
+    } else if (Status up = agent_->UpdateSelf(BuildRecord()); !up.ok()) {
+      LOG_WARN("daemon.update_registration_failed error=\"{}\"", up.ToString());
+    }
+    lock.lock();
+  }
+}
+
+void Daemon::Shutdown() {
+  if (shut_down_.exchange(true)) return;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (maintenance_.joinable()) maintenance_.join();
+  // Leave the cluster first: peers see this node down now rather than at lease expiry.
+  if (agent_ != nullptr) agent_->Stop();
+  if (endpoint_ != nullptr) endpoint_->Shutdown();
+  agent_.reset();
+  endpoint_.reset();
+  drives_.reset();
+  state_dir_.reset();
+}
+
+Daemon::~Daemon() { Shutdown(); }
+
+}  // namespace cvfs::server

@@ -1,0 +1,68 @@
+// Daemon: one running cvfsd. Start() brings the node into the cluster in this order, and
+// fails cleanly (undoing what it did) at the first step that cannot be done:
+//   1. StateDir: lock the local state directory, check its identity (cluster, node id).
+//   2. DriveSet: check and label every configured drive, measure capacity.
+//   3. RpcEndpoint: open the fabric endpoint (provider, host, port) with MUNGE-
+//      authenticated sessions and register the node's services (Ping, NodeInfo).
+//   4. ControlAgent: check the cluster exists, register this node under its lease, campaign
+//      for manager and watch the map.
+// A maintenance thread then refreshes drive figures every kDriveRefreshInterval.
+//
+// Shutdown() is the clean stop: it resigns management and revokes the lease first (so
+// peers see the node down at once, not after the lease TTL), then closes the endpoint.
+// Thread-safety: Start/Shutdown from the owning thread; services run on net's threads.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "control/control_agent.h"
+#include "core/clock.h"
+#include "core/daemon_config.h"
+#include "core/status.h"
+#include "net/rpc.h"
+#include "server/drive_set.h"
+#include "server/state_dir.h"
+
+namespace cvfs::server {
+
+inline constexpr auto kDriveRefreshInterval = std::chrono::seconds(30);
+
+class Daemon {
+ public:
+  static Result<std::unique_ptr<Daemon>> Start(const DaemonConfig& config);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Idempotent.
+  void Shutdown();
+
+ private:
+  explicit Daemon(DaemonConfig config) : config_(std::move(config)) {}
+  Status Init();
+  NodeRecord BuildRecord() const;
+  Result<std::string> HandleNodeInfo(const net::RpcContext& context, std::string_view request);
+  void MaintenanceLoop();
+
+  const DaemonConfig config_;
+  Clock& clock_ = Clock::System();
+  int64_t start_time_ms_ = 0;
+  std::unique_ptr<StateDir> state_dir_;
+  std::unique_ptr<DriveSet> drives_;
+  std::unique_ptr<net::RpcEndpoint> endpoint_;
+  std::unique_ptr<control::ControlAgent> agent_;
+
+  std::mutex mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;  // guarded by mu_
+  std::thread maintenance_;
+  std::atomic<bool> shut_down_{false};
+};
+
+}  // namespace cvfs::server
