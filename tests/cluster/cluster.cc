@@ -26,7 +26,12 @@ Result<std::unique_ptr<TestCluster>> TestCluster::Start(const ClusterOptions& op
   auto cluster = std::unique_ptr<TestCluster>(new TestCluster());
   cluster->options_ = options;
   CVFS_ASSIGN_OR_RETURN(cluster->dir_, MakeTempDir("cvfs-cluster"));
-  CVFS_ASSIGN_OR_RETURN(cluster->etcd_, EtcdServer::Start(cluster->dir_ + "/etcd"));
+  std::vector<std::string> etcd_hosts;
+  if (options.network_namespaces) {
+    CVFS_ASSIGN_OR_RETURN(cluster->network_, TestNetwork::Create(options.nodes));
+    etcd_hosts.push_back(cluster->network_->host_address());
+  }
+  CVFS_ASSIGN_OR_RETURN(cluster->etcd_, EtcdServer::Start(cluster->dir_ + "/etcd", etcd_hosts));
   CVFS_ASSIGN_OR_RETURN(cluster->munge_, MungeDaemon::Start(cluster->dir_ + "/munge"));
   if (options.create_cluster) {
     std::string out;
@@ -61,6 +66,7 @@ TestCluster::~TestCluster() {
   for (auto& node : nodes_) node.process.Stop(2000ms);
   munge_.reset();
   etcd_.reset();
+  network_.reset();
   if (!dir_.empty() && getenv("CVFS_KEEP_TEST_DIR") == nullptr) {
     std::error_code ec;
     fs::remove_all(dir_, ec);
@@ -80,15 +86,21 @@ Status TestCluster::WriteNodeConfig(int i) {
   node.config_path = node_dir + "/cvfsd.toml";
   node.log_path = node_dir + "/cvfsd.log";
   const int domains = options_.failure_domains > 0 ? options_.failure_domains : options_.nodes;
+  std::string etcd = etcd_->endpoint();
+  std::string host = "127.0.0.1";
+  if (network_ != nullptr) {
+    etcd = "http://" + network_->host_address() + ":" + std::to_string(etcd_->port());
+    host = network_->node_address(i);
+  }
   std::ofstream cfg(node.config_path);
   cfg << "cluster = \"" << options_.cluster_name << "\"\n"
       << "node_id = \"" << node.id << "\"\n"
       << "failure_domain = \"fd" << (i % domains + 1) << "\"\n"
       << "state_dir = \"" << node_dir << "\"\n"
       << "drives = [\"" << node_dir << "/drive0\"]\n"
-      << "[etcd]\nendpoints = [\"" << etcd_->endpoint() << "\"]\n"
+      << "[etcd]\nendpoints = [\"" << etcd << "\"]\n"
       << "lease_ttl_s = " << options_.lease_ttl_s << "\n"
-      << "[net]\nprovider = \"" << options_.provider << "\"\nhost = \"127.0.0.1\"\n"
+      << "[net]\nprovider = \"" << options_.provider << "\"\nhost = \"" << host << "\"\n"
       << "[auth]\nmunge_socket = \"" << munge_->socket_path() << "\"\n"
       << "[log]\nlevel = \"debug\"\n";
   for (const auto& line : options_.extra_config) cfg << line << "\n";
@@ -102,6 +114,7 @@ Status TestCluster::StartNode(int i) {
   SpawnOptions opts;
   opts.argv = {BinPath("cvfsd"), "--config", node.config_path};
   opts.log_path = node.log_path;
+  if (network_ != nullptr) opts.netns = network_->namespace_name(i);
   CVFS_ASSIGN_OR_RETURN(node.process, ChildProcess::Spawn(opts));
   return Status::Ok();
 }
@@ -110,6 +123,18 @@ void TestCluster::KillNode(int i) { nodes_[i].process.Kill(); }
 void TestCluster::StopNode(int i) { nodes_[i].process.Stop(); }
 void TestCluster::PauseNode(int i) { nodes_[i].process.Signal(SIGSTOP); }
 void TestCluster::ResumeNode(int i) { nodes_[i].process.Signal(SIGCONT); }
+
+Status TestCluster::PartitionNode(int i) {
+  if (network_ == nullptr)
+    return Status::NotSupported("cluster started without network namespaces");
+  return network_->Disconnect(i);
+}
+
+Status TestCluster::HealNode(int i) {
+  if (network_ == nullptr)
+    return Status::NotSupported("cluster started without network namespaces");
+  return network_->Reconnect(i);
+}
 
 std::vector<std::string> TestCluster::ToolEnv() const {
   return {"CVFS_ETCD=" + etcd_->endpoint(), "CVFS_CLUSTER=" + options_.cluster_name,

@@ -18,6 +18,7 @@
 #include "core/status.h"
 #include "tests/cluster/child_process.h"
 #include "tests/cluster/services.h"
+#include "tests/cluster/test_network.h"
 
 namespace cvfs::testing {
 
@@ -30,6 +31,9 @@ struct ClusterOptions {
   bool create_cluster = true;             // run `cvfs cluster create` before starting nodes
   bool wait_until_up = true;              // Start() returns once every node is up with a manager
   std::vector<std::string> extra_config;  // extra TOML lines for every cvfsd config
+  // Run every cvfsd in its own network namespace (a separate "host" on a test bridge) so
+  // PartitionNode can cut it off. Needs root.
+  bool network_namespaces = false;
 };
 
 class TestCluster {
@@ -53,6 +57,10 @@ class TestCluster {
   void StopNode(int i);    // SIGTERM: a clean shutdown
   void PauseNode(int i);   // SIGSTOP: a hang (no keepalives, no replies)
   void ResumeNode(int i);  // SIGCONT
+  // Cut node i off the network (etcd and peers) while it keeps running, and heal it.
+  // Only with ClusterOptions::network_namespaces; kNotSupported otherwise.
+  Status PartitionNode(int i);
+  Status HealNode(int i);
   void KillEtcd() { etcd_->Kill(); }
 
   // Runs the `cvfs` CLI against this cluster with `args`; returns its exit code, output in *out.
@@ -84,6 +92,7 @@ class TestCluster {
   std::string dir_;
   std::unique_ptr<EtcdServer> etcd_;
   std::unique_ptr<MungeDaemon> munge_;
+  std::unique_ptr<TestNetwork> network_;  // only with options_.network_namespaces
   std::vector<Node> nodes_;
 };
 

@@ -12,7 +12,8 @@ namespace cvfs::testing {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const std::string& dir) {
+Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const std::string& dir,
+                                                      const std::vector<std::string>& extra_hosts) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status::IoError("mkdir " + dir + ": " + ec.message());
@@ -21,12 +22,16 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const std::string& dir) {
   CVFS_ASSIGN_OR_RETURN(uint16_t client_port, FindFreePort());
   CVFS_ASSIGN_OR_RETURN(uint16_t peer_port, FindFreePort());
   server->endpoint_ = "http://127.0.0.1:" + std::to_string(client_port);
+  server->port_ = client_port;
+  std::string listen = server->endpoint_;
+  for (const auto& host : extra_hosts)
+    listen += ",http://" + host + ":" + std::to_string(client_port);
   const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port);
   SpawnOptions opts;
   opts.argv = {"/usr/bin/etcd",
                "--name=cvfs-test",
                "--data-dir=" + dir + "/data",
-               "--listen-client-urls=" + server->endpoint_,
+               "--listen-client-urls=" + listen,
                "--advertise-client-urls=" + server->endpoint_,
                "--listen-peer-urls=" + peer,
                "--initial-advertise-peer-urls=" + peer,

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "tests/cluster/child_process.h"
@@ -16,17 +17,22 @@ namespace cvfs::testing {
 class EtcdServer {
  public:
   // Starts etcd with data under `dir` and waits (up to 15 s) until it serves requests.
-  static Result<std::unique_ptr<EtcdServer>> Start(const std::string& dir);
+  // It listens on 127.0.0.1 and, on the same port, on every address in `extra_hosts`
+  // (a TestNetwork's bridge address, so nodes in network namespaces reach it).
+  static Result<std::unique_ptr<EtcdServer>> Start(
+      const std::string& dir, const std::vector<std::string>& extra_hosts = {});
   ~EtcdServer();
 
   // "http://127.0.0.1:PORT"
   const std::string& endpoint() const { return endpoint_; }
+  uint16_t port() const { return port_; }
   ChildProcess& process() { return process_; }
   void Kill() { process_.Kill(); }
 
  private:
   std::string dir_;
   std::string endpoint_;
+  uint16_t port_ = 0;
   ChildProcess process_;
 };
 
