@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   CLI::App app{"cvfs: administer a ConvergeFS cluster (status, cluster setup, node checks)."};
   app.set_version_flag("--version", "cvfs " CVFS_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the command: `cvfs status --cluster x`
   app.add_option("--etcd", global.etcd, "etcd endpoints, comma-separated (env CVFS_ETCD)");
   app.add_option("--cluster", global.cluster, "cluster name (env CVFS_CLUSTER)");
   app.add_option("--munge-socket", global.munge_socket, "munged socket (env CVFS_MUNGE_SOCKET)");
