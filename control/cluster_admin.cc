@@ -1,0 +1,168 @@
+#include "control/cluster_admin.h"
+
+#include <set>
+#include <utility>
+
+#include "control/cluster_manager.h"
+#include "core/clock.h"
+#include "core/logging.h"
+
+namespace cvfs::control {
+namespace {
+
+using Json = nlohmann::json;
+
+Result<ClusterConfig> ParseConfig(std::string_view text) {
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return Status::MalformedMessage("cluster config is not a JSON object");
+  }
+  ClusterConfig config;
+  auto format = j.find("format");
+  if (format == j.end() || !format->is_number_integer()) {
+    return Status::MalformedMessage("cluster config has no integer 'format'");
+  }
+  config.format = format->get<int>();
+  if (config.format > kClusterConfigFormat) {
+    return Status::ProtocolMismatch("cluster config format " + std::to_string(config.format) +
+                                    " is newer than this build understands");
+  }
+  auto name = j.find("name");
+  if (name == j.end() || !name->is_string()) {
+    return Status::MalformedMessage("cluster config has no string 'name'");
+  }
+  config.name = name->get<std::string>();
+  auto created = j.find("created_at_ms");
+  if (created != j.end() && created->is_number_integer()) {
+    config.created_at_ms = created->get<int64_t>();
+  }
+  return config;
+}
+
+uint64_t Sum(const std::vector<DriveInfo>& drives, bool free) {
+  uint64_t total = 0;
+  for (const auto& d : drives) total += free ? d.free_bytes : d.capacity_bytes;
+  return total;
+}
+
+Json NodeJson(const NodeId& id, std::string_view state, const NodeRecord& record,
+              int64_t since_ms) {
+  Json drives = Json::array();
+  for (const auto& d : record.drives) {
+    drives.push_back(
+        {{"path", d.path}, {"capacity_bytes", d.capacity_bytes}, {"free_bytes", d.free_bytes}});
+  }
+  return Json{{"id", id.str()},
+              {"state", std::string(state)},
+              {"failure_domain", record.failure_domain},
+              {"host", record.host},
+              {"address", record.fabric_address},
+              {"provider", record.fabric_provider},
+              {"endpoint", record.fabric_address},
+              {"drives", std::move(drives)},
+              {"capacity_bytes", Sum(record.drives, false)},
+              {"free_bytes", Sum(record.drives, true)},
+              {"since_ms", since_ms}};
+}
+
+}  // namespace
+
+Status CreateCluster(EtcdClient& etcd, std::string_view name, int64_t now_ms) {
+  CVFS_RETURN_IF_ERROR(ValidateClusterName(name));
+  if (now_ms == 0) now_ms = Clock::System().WallMillis();
+  KeyLayout keys{std::string(name)};
+  const Json config = {
+      {"format", kClusterConfigFormat}, {"name", std::string(name)}, {"created_at_ms", now_ms}};
+  const std::string key = keys.Config();
+  CVFS_ASSIGN_OR_RETURN(TxnResponse txn,
+                        etcd.Txn({Compare::KeyMissing(key)}, {TxnOp::Put(key, config.dump())}, {}));
+  if (!txn.succeeded) {
+    return Status::AlreadyExists("cluster '" + std::string(name) + "' exists already");
+  }
+  LOG_INFO("cluster.created name={} revision={}", name, txn.revision);
+  return Status::Ok();
+}
+
+Result<ClusterStatusInfo> ReadClusterStatus(EtcdClient& etcd, const KeyLayout& keys) {
+  TxnOp nodes = TxnOp::Get(keys.NodesPrefix());
+  nodes.range_end = PrefixRangeEnd(keys.NodesPrefix());
+  CVFS_ASSIGN_OR_RETURN(TxnResponse txn,
+                        etcd.Txn({},
+                                 {TxnOp::Get(keys.Config()), TxnOp::Get(keys.Map()), nodes,
+                                  TxnOp::Get(keys.Manager())},
+                                 {}));
+  if (!txn.succeeded || txn.responses.size() != 4) {
+    return Status::MalformedMessage("etcd status snapshot returned " +
+                                    std::to_string(txn.responses.size()) + " responses, want 4");
+  }
+  ClusterStatusInfo info;
+  info.revision = txn.revision;
+  const auto& config_kvs = txn.responses[0].kvs;
+  if (config_kvs.empty()) return info;
+  info.exists = true;
+  CVFS_ASSIGN_OR_RETURN(info.config, ParseConfig(config_kvs[0].value));
+  if (!txn.responses[1].kvs.empty()) {
+    CVFS_ASSIGN_OR_RETURN(ClusterMap map, ParseClusterMap(txn.responses[1].kvs[0].value));
+    info.map = std::move(map);
+  }
+  for (const auto& kv : txn.responses[2].kvs) {
+    auto id = keys.NodeIdFromKey(kv.key);
+    auto record = ParseNodeRecord(kv.value);
+    if (!id.ok() || !record.ok() || record->id != *id) {
+      LOG_WARN("status.bad_registration key={}", kv.key);
+      continue;
+    }
+    info.live.emplace(*id, std::move(record).value());
+  }
+  if (!txn.responses[3].kvs.empty()) {
+    info.manager = txn.responses[3].kvs[0].value;
+    info.manager_term = txn.responses[3].kvs[0].create_revision;
+  }
+  return info;
+}
+
+Json ClusterStatusToJson(const ClusterStatusInfo& info) {
+  std::map<NodeId, Json> nodes;
+  std::set<std::string> domains;
+  Json counts = {{"up", 0}, {"down", 0}, {"maintenance", 0}, {"out", 0}};
+  auto count = [&](std::string_view state) {
+    counts[std::string(state)] = counts[std::string(state)].get<int>() + 1;
+  };
+  if (info.map) {
+    for (const auto& [id, entry] : info.map->nodes) {
+      // The map is authoritative for the state; the live registration (if any) has the
+      // freshest record (free space is not written to the map).
+      auto live = info.live.find(id);
+      const NodeRecord& record = live != info.live.end() ? live->second : entry.record;
+      const std::string_view state = NodeStateName(entry.state);
+      nodes.emplace(id, NodeJson(id, state, record, entry.since_ms));
+      domains.insert(record.failure_domain);
+      count(state);
+    }
+  }
+  for (const auto& [id, record] : info.live) {
+    if (nodes.count(id)) continue;
+    // Registered but not yet in the map (no manager yet, or it has not reacted): up.
+    nodes.emplace(id, NodeJson(id, "up", record, record.start_time_ms));
+    domains.insert(record.failure_domain);
+    count("up");
+  }
+  Json node_list = Json::array();
+  bool all_up = true;
+  for (auto& [id, j] : nodes) {
+    if (j["state"] != "up") all_up = false;
+    node_list.push_back(std::move(j));
+  }
+  Json domain_list = Json::array();
+  for (const auto& d : domains) domain_list.push_back(d);
+  const bool healthy = !info.manager.empty() && !node_list.empty() && all_up;
+  return Json{{"cluster", info.config.name},
+              {"epoch", info.map ? info.map->epoch.value : uint64_t{0}},
+              {"manager", info.manager},
+              {"nodes", std::move(node_list)},
+              {"failure_domains", std::move(domain_list)},
+              {"counts", std::move(counts)},
+              {"healthy", healthy}};
+}
+
+}  // namespace cvfs::control

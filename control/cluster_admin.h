@@ -1,0 +1,51 @@
+// Cluster administration on the control plane: creating a cluster record and reading
+// everything `cvfs status` shows. Used by the client library's AdminClient and by tests;
+// never by the data path.
+//
+// Thread-safety: free functions; safe to call concurrently with a shared EtcdClient.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "control/etcd_client.h"
+#include "control/keys.h"
+#include "core/cluster_map.h"
+
+namespace cvfs::control {
+
+inline constexpr int kClusterConfigFormat = 1;
+
+struct ClusterConfig {
+  int format = kClusterConfigFormat;
+  std::string name;
+  int64_t created_at_ms = 0;
+};
+
+// Writes KeyLayout(name).Config() = {format, name, created_at_ms} with a KeyMissing txn.
+// kAlreadyExists when the cluster exists; kInvalidArgument on a bad name; etcd errors
+// (kUnavailable, ...) otherwise. `now_ms` 0: the system wall clock.
+Status CreateCluster(EtcdClient& etcd, std::string_view name, int64_t now_ms = 0);
+
+struct ClusterStatusInfo {
+  bool exists = false;                // the config record is present
+  ClusterConfig config;               // when exists
+  std::optional<ClusterMap> map;      // absent before any manager wrote one
+  std::map<NodeId, NodeRecord> live;  // current registrations (leases alive)
+  std::string manager;                // holder of the election key, "" if none
+  int64_t manager_term = 0;           // its create_revision, 0 if none
+  int64_t revision = 0;               // etcd revision the snapshot was read at
+};
+
+// Reads config, map, registrations and manager key in ONE consistent snapshot (a single
+// read-only txn). Returns exists=false (not an error) when the cluster was never created.
+Result<ClusterStatusInfo> ReadClusterStatus(EtcdClient& etcd, const KeyLayout& keys);
+
+// The stable status JSON of include/cvfs/admin.h (docs/admin/cli.md) built from `info`.
+nlohmann::json ClusterStatusToJson(const ClusterStatusInfo& info);
+
+}  // namespace cvfs::control

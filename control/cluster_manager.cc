@@ -1,0 +1,244 @@
+#include "control/cluster_manager.h"
+
+#include <utility>
+
+#include "core/logging.h"
+
+namespace cvfs::control {
+
+bool ReconcileMap(const std::optional<ClusterMap>& current,
+                  const std::map<NodeId, NodeRecord>& live, const std::string& cluster,
+                  const NodeId& manager, int64_t term, int64_t now_ms, ClusterMap* next,
+                  std::vector<std::string>* transitions) {
+  ClusterMap map;
+  if (current) {
+    map = *current;
+  } else {
+    map.cluster = cluster;
+  }
+  bool changed = !current.has_value();
+  std::vector<std::string> lines;
+  if (map.manager != manager || map.manager_term != term) {
+    changed = true;
+    lines.push_back("manager " + manager.str() + " (term " + std::to_string(term) + ")");
+    map.manager = manager;
+    map.manager_term = term;
+  }
+  for (const auto& [id, record] : live) {
+    auto it = map.nodes.find(id);
+    if (it == map.nodes.end()) {
+      map.nodes.emplace(id, NodeEntry{NodeState::kUp, now_ms, record});
+      lines.push_back("node " + id.str() + " joined (up)");
+      changed = true;
+      continue;
+    }
+    NodeEntry& entry = it->second;
+    if (entry.state == NodeState::kDown) {
+      entry.state = NodeState::kUp;
+      entry.since_ms = now_ms;
+      entry.record = record;
+      lines.push_back("node " + id.str() + " up (registered again)");
+      changed = true;
+    } else if (!SameMembership(entry.record, record)) {
+      entry.record = record;
+      lines.push_back("node " + id.str() + " re-registered with a changed record");
+      changed = true;
+    }
+    // Free-space-only differences are deliberately ignored (see the header).
+  }
+  for (auto& [id, entry] : map.nodes) {
+    if (entry.state == NodeState::kUp && live.find(id) == live.end()) {
+      entry.state = NodeState::kDown;
+      entry.since_ms = now_ms;
+      lines.push_back("node " + id.str() + " down (lease expired or revoked)");
+      changed = true;
+    }
+  }
+  if (!changed) return false;
+  map.epoch = current ? current->epoch.Next() : Epoch{1};
+  map.updated_ms = now_ms;
+  *next = std::move(map);
+  if (transitions) *transitions = std::move(lines);
+  return true;
+}
+
+Result<MapWrite> WriteMapFenced(EtcdClient& etcd, const KeyLayout& keys, const ClusterMap& map,
+                                int64_t expected_mod_revision, int64_t term) {
+  const std::string map_key = keys.Map();
+  const std::string manager_key = keys.Manager();
+  std::vector<Compare> compares = {expected_mod_revision == 0
+                                       ? Compare::KeyMissing(map_key)
+                                       : Compare::ModRevisionIs(map_key, expected_mod_revision),
+                                   Compare::CreateRevisionIs(manager_key, term)};
+  CVFS_ASSIGN_OR_RETURN(TxnResponse txn,
+                        etcd.Txn(compares, {TxnOp::Put(map_key, SerializeClusterMap(map))},
+                                 {TxnOp::Get(manager_key)}));
+  MapWrite result;
+  if (txn.succeeded) {
+    result.outcome = MapWriteOutcome::kWritten;
+    result.mod_revision = txn.revision;
+    return result;
+  }
+  const bool still_ours = !txn.responses.empty() && !txn.responses[0].kvs.empty() &&
+                          txn.responses[0].kvs[0].create_revision == term;
+  result.outcome = still_ours ? MapWriteOutcome::kMapMoved : MapWriteOutcome::kDeposed;
+  return result;
+}
+
+Result<std::map<NodeId, NodeRecord>> ReadRegistrations(EtcdClient& etcd, const KeyLayout& keys,
+                                                       int64_t* revision) {
+  CVFS_ASSIGN_OR_RETURN(RangeResponse range, etcd.GetPrefix(keys.NodesPrefix()));
+  if (revision) *revision = range.revision;
+  std::map<NodeId, NodeRecord> live;
+  for (const auto& kv : range.kvs) {
+    auto id = keys.NodeIdFromKey(kv.key);
+    auto record = ParseNodeRecord(kv.value);
+    if (!id.ok() || !record.ok() || record->id != *id) {
+      LOG_WARN("manager.bad_registration key={} error={}", kv.key,
+               !id.ok()       ? id.status().ToString()
+               : !record.ok() ? record.status().ToString()
+                              : std::string("record id differs from key"));
+      continue;
+    }
+    live.emplace(*id, std::move(record).value());
+  }
+  return live;
+}
+
+Result<std::optional<ClusterMap>> ReadMap(EtcdClient& etcd, const KeyLayout& keys,
+                                          int64_t* mod_revision) {
+  CVFS_ASSIGN_OR_RETURN(RangeResponse range, etcd.Get(keys.Map()));
+  if (mod_revision) *mod_revision = 0;
+  if (range.kvs.empty()) return std::optional<ClusterMap>();
+  CVFS_ASSIGN_OR_RETURN(ClusterMap map, ParseClusterMap(range.kvs[0].value));
+  if (mod_revision) *mod_revision = range.kvs[0].mod_revision;
+  return std::optional<ClusterMap>(std::move(map));
+}
+
+ClusterManager::ClusterManager(std::shared_ptr<EtcdClient> etcd, KeyLayout keys, NodeId self,
+                               int64_t term, Duration elected_after, Clock* clock,
+                               std::function<void()> on_deposed)
+    : etcd_(std::move(etcd)),
+      keys_(std::move(keys)),
+      self_(std::move(self)),
+      term_(term),
+      elected_after_(elected_after),
+      clock_(clock ? clock : &Clock::System()),
+      on_deposed_(std::move(on_deposed)) {}
+
+Result<std::unique_ptr<ClusterManager>> ClusterManager::Start(std::shared_ptr<EtcdClient> etcd,
+                                                              KeyLayout keys, NodeId self,
+                                                              int64_t term, Duration elected_after,
+                                                              Clock* clock,
+                                                              std::function<void()> on_deposed) {
+  if (term <= 0) return Status::InvalidArgument("manager term must be positive");
+  auto manager = std::unique_ptr<ClusterManager>(
+      new ClusterManager(std::move(etcd), std::move(keys), std::move(self), term, elected_after,
+                         clock, std::move(on_deposed)));
+  manager->thread_ = std::thread([m = manager.get()] { m->Run(); });
+  return manager;
+}
+
+ClusterManager::~ClusterManager() { Stop(); }
+
+void ClusterManager::Poke() {
+  std::lock_guard<std::mutex> lock(mu_);
+  dirty_ = true;
+  cv_.notify_all();
+}
+
+uint64_t ClusterManager::written_epoch() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return written_epoch_;
+}
+
+bool ClusterManager::ReconcileOnce() {
+  // A bounded number of rounds against concurrent map writers (there should be none but
+  // an admin tool); the next poke or interval retries.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto live = ReadRegistrations(*etcd_, keys_);
+    if (!live.ok()) {
+      LOG_WARN("manager.read_failed what=registrations error={}", live.status().ToString());
+      return true;
+    }
+    int64_t mod_revision = 0;
+    auto current = ReadMap(*etcd_, keys_, &mod_revision);
+    if (!current.ok()) {
+      LOG_ERROR("manager.read_failed what=map error={}", current.status().ToString());
+      return true;
+    }
+    ClusterMap next;
+    std::vector<std::string> transitions;
+    if (!ReconcileMap(*current, *live, keys_.cluster(), self_, term_, clock_->WallMillis(), &next,
+                      &transitions)) {
+      return true;
+    }
+    auto write = WriteMapFenced(*etcd_, keys_, next, mod_revision, term_);
+    if (!write.ok()) {
+      LOG_WARN("manager.write_failed epoch={} error={}", next.epoch.value,
+               write.status().ToString());
+      return true;
+    }
+    if (write->outcome == MapWriteOutcome::kDeposed) {
+      LOG_WARN("manager.deposed node={} term={}: the election key has a newer holder", self_.str(),
+               term_);
+      return false;
+    }
+    if (write->outcome == MapWriteOutcome::kMapMoved) continue;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      written_epoch_ = next.epoch.value;
+    }
+    if (!announced_) {
+      announced_ = true;
+      LOG_INFO("became manager (term {}) after {} ms; map epoch {}", term_,
+               std::chrono::duration_cast<std::chrono::milliseconds>(elected_after_).count(),
+               next.epoch.value);
+    }
+    for (const auto& line : transitions) {
+      if (line.rfind("manager ", 0) == 0) continue;
+      LOG_INFO("{}, epoch {}", line, next.epoch.value);
+    }
+    return true;
+  }
+  return true;
+}
+
+void ClusterManager::Run() {
+  while (true) {
+    if (!watch_) {
+      WatchOptions wo;
+      wo.key = keys_.NodesPrefix();
+      wo.range_end = PrefixRangeEnd(wo.key);
+      auto watch = etcd_->Watch(wo, [this](const WatchBatch&) { Poke(); });
+      if (watch.ok()) watch_ = std::move(watch).value();
+    }
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, kReconcileInterval, [&] { return stopping_ || dirty_; });
+      if (stopping_) return;
+      dirty_ = false;
+    }
+    if (!ReconcileOnce()) {
+      if (on_deposed_) on_deposed_();
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_; });
+      return;
+    }
+  }
+}
+
+void ClusterManager::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+  if (watch_) watch_->Stop();
+  watch_.reset();
+}
+
+}  // namespace cvfs::control

@@ -1,0 +1,56 @@
+// The etcd key layout of a ConvergeFS cluster: the ONE place that spells a key. Everything
+// of a cluster lives under `/cvfs/<cluster>/`:
+//
+//   config          cluster creation record {format, name, created_at_ms, settings};
+//                   written once by CreateCluster, never lease-bound
+//   nodes/<id>      a cvfsd's NodeRecord JSON, bound to the node's lease: its presence IS
+//                   the node's liveness (lease expiry is the failure detector)
+//   manager         election key, bound to the manager's lease, value = the manager's id;
+//                   its create_revision is the manager's term (fencing token)
+//   map             the ClusterMap JSON; written only by the manager with a txn that
+//                   compares the previous mod_revision and the manager's term
+//   admin/          reserved: maintenance and out records written by the CLI
+//
+// Thread-safety: KeyLayout is immutable after construction; safe to share.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/node_id.h"
+#include "core/status.h"
+
+namespace cvfs::control {
+
+inline constexpr std::string_view kKeyRoot = "/cvfs/";
+inline constexpr size_t kMaxClusterNameLength = 64;
+
+// OK if `name` is 1..kMaxClusterNameLength characters of [A-Za-z0-9._-] starting with a
+// letter or digit (it becomes a path component of every key); kInvalidArgument otherwise.
+Status ValidateClusterName(std::string_view name);
+
+class KeyLayout {
+ public:
+  // `cluster` must satisfy ValidateClusterName (asserted).
+  explicit KeyLayout(std::string cluster);
+
+  const std::string& cluster() const { return cluster_; }
+  std::string Root() const { return std::string(kKeyRoot) + cluster_ + "/"; }
+  std::string Config() const { return Root() + "config"; }
+  std::string NodesPrefix() const { return Root() + "nodes/"; }
+  std::string Node(const NodeId& id) const { return NodesPrefix() + id.str(); }
+  std::string Manager() const { return Root() + "manager"; }
+  std::string Map() const { return Root() + "map"; }
+  std::string AdminPrefix() const { return Root() + "admin/"; }
+
+  // The node id of a key under NodesPrefix(); kInvalidArgument for any other key.
+  Result<NodeId> NodeIdFromKey(std::string_view key) const;
+
+ private:
+  std::string cluster_;
+};
+
+// The etcd range_end that makes a range cover exactly the keys starting with `prefix`.
+std::string PrefixRangeEnd(std::string_view prefix);
+
+}  // namespace cvfs::control
