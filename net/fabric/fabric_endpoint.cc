@@ -1,0 +1,208 @@
+#include "net/fabric/fabric_endpoint.h"
+
+#include <rdma/fabric.h>
+#include <rdma/fi_cm.h>
+#include <rdma/fi_domain.h>
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_errno.h>
+#include <rdma/fi_rma.h>
+
+#include <cstring>
+
+namespace cvfs::net::fabric {
+
+namespace {
+
+static_assert(sizeof(OpContextStorage) >= sizeof(fi_context2));
+
+Status FiStatus(const char* call, int rc) {
+  return Status::Unavailable(std::string(call) + ": " + fi_strerror(-rc));
+}
+
+}  // namespace
+
+Result<std::shared_ptr<FabricEndpoint>> FabricEndpoint::Open(const FabricOptions& options) {
+  std::shared_ptr<FabricEndpoint> ep(new FabricEndpoint());
+  ep->provider_ = options.provider;
+  const bool shm = options.provider == "shm";
+
+  fi_info* hints = fi_allocinfo();
+  if (hints == nullptr) return Status::ResourceExhausted("fi_allocinfo");
+  hints->ep_attr->type = FI_EP_RDM;
+  hints->caps = FI_MSG | FI_RMA | FI_SOURCE;
+  hints->mode = FI_CONTEXT;
+  hints->domain_attr->threading = FI_THREAD_SAFE;
+  hints->domain_attr->mr_mode =
+      FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
+  hints->fabric_attr->prov_name = strdup(options.provider.c_str());
+  std::string port = std::to_string(options.port);
+  int rc = fi_getinfo(FI_VERSION(1, 17), shm ? nullptr : options.host.c_str(),
+                      shm ? nullptr : port.c_str(), shm ? 0 : FI_SOURCE, hints, &ep->info_);
+  fi_freeinfo(hints);
+  if (rc != 0) {
+    return Status::NotSupported("provider " + options.provider +
+                                " unavailable: fi_getinfo: " + fi_strerror(-rc));
+  }
+  fi_info* info = ep->info_;
+  ep->has_source_ = (info->caps & FI_SOURCE) != 0;
+  const uint64_t mr_mode = info->domain_attr->mr_mode;
+  ep->mr_local_ = (mr_mode & FI_MR_LOCAL) != 0;
+  ep->mr_virt_addr_ = (mr_mode & FI_MR_VIRT_ADDR) != 0;
+  ep->mr_prov_key_ = (mr_mode & FI_MR_PROV_KEY) != 0;
+  ep->mr_endpoint_ = (mr_mode & FI_MR_ENDPOINT) != 0;
+  ep->max_msg_size_ = info->ep_attr->max_msg_size;
+
+  if ((rc = fi_fabric(info->fabric_attr, &ep->fabric_, nullptr)) != 0) {
+    return FiStatus("fi_fabric", rc);
+  }
+  if ((rc = fi_domain(ep->fabric_, info, &ep->domain_, nullptr)) != 0) {
+    return FiStatus("fi_domain", rc);
+  }
+  fi_av_attr av_attr{};
+  av_attr.type = FI_AV_MAP;
+  if ((rc = fi_av_open(ep->domain_, &av_attr, &ep->av_, nullptr)) != 0) {
+    return FiStatus("fi_av_open", rc);
+  }
+  fi_cq_attr cq_attr{};
+  cq_attr.format = FI_CQ_FORMAT_DATA;
+  cq_attr.size = options.cq_size;
+  cq_attr.wait_obj = FI_WAIT_UNSPEC;
+  if (fi_cq_open(ep->domain_, &cq_attr, &ep->cq_, nullptr) == 0) {
+    // shm (libfabric 1.17) accepts a wait object but fi_cq_sread ignores its timeout, so a
+    // blocked progress thread could miss deadlines and Shutdown: poll it instead.
+    ep->can_wait_ = !shm;
+  } else {
+    cq_attr.wait_obj = FI_WAIT_NONE;
+    if ((rc = fi_cq_open(ep->domain_, &cq_attr, &ep->cq_, nullptr)) != 0) {
+      return FiStatus("fi_cq_open", rc);
+    }
+  }
+  if ((rc = fi_endpoint(ep->domain_, info, &ep->ep_, nullptr)) != 0) {
+    return FiStatus("fi_endpoint", rc);
+  }
+  if ((rc = fi_ep_bind(ep->ep_, &ep->av_->fid, 0)) != 0) return FiStatus("fi_ep_bind(av)", rc);
+  if ((rc = fi_ep_bind(ep->ep_, &ep->cq_->fid, FI_TRANSMIT | FI_RECV)) != 0) {
+    return FiStatus("fi_ep_bind(cq)", rc);
+  }
+  if ((rc = fi_enable(ep->ep_)) != 0) return FiStatus("fi_enable", rc);
+
+  char name[256];
+  size_t name_len = sizeof(name);
+  if ((rc = fi_getname(&ep->ep_->fid, name, &name_len)) != 0) return FiStatus("fi_getname", rc);
+  ep->name_.assign(name, name_len);
+  return ep;
+}
+
+FabricEndpoint::~FabricEndpoint() {
+  if (ep_) fi_close(&ep_->fid);
+  if (cq_) fi_close(&cq_->fid);
+  if (av_) fi_close(&av_->fid);
+  if (domain_) fi_close(&domain_->fid);
+  if (fabric_) fi_close(&fabric_->fid);
+  if (info_) fi_freeinfo(info_);
+}
+
+Result<uint64_t> FabricEndpoint::InsertAddress(std::string_view raw_name) {
+  if (raw_name.empty() || raw_name.size() > 256) {
+    return Status::InvalidArgument("fabric address has a bad length");
+  }
+  // Providers read a fixed-size address from the buffer: pad to the maximum.
+  char buf[256] = {};
+  std::memcpy(buf, raw_name.data(), raw_name.size());
+  fi_addr_t addr = FI_ADDR_NOTAVAIL;
+  int n = fi_av_insert(av_, buf, 1, &addr, 0, nullptr);
+  if (n != 1 || addr == FI_ADDR_NOTAVAIL) {
+    return Status::InvalidArgument("fi_av_insert rejected the address");
+  }
+  return static_cast<uint64_t>(addr);
+}
+
+int FabricEndpoint::PostRecv(void* buf, size_t len, void* desc, OpContextStorage* ctx) {
+  return static_cast<int>(fi_recv(ep_, buf, len, desc, FI_ADDR_UNSPEC, ctx));
+}
+
+int FabricEndpoint::PostSend(uint64_t dest, const void* buf, size_t len, void* desc,
+                             OpContextStorage* ctx) {
+  return static_cast<int>(fi_send(ep_, buf, len, desc, dest, ctx));
+}
+
+int FabricEndpoint::PostWrite(uint64_t dest, const void* buf, size_t len, void* desc,
+                              uint64_t remote_addr, uint64_t key, OpContextStorage* ctx) {
+  return static_cast<int>(fi_write(ep_, buf, len, desc, dest, remote_addr, key, ctx));
+}
+
+int FabricEndpoint::PostRead(uint64_t dest, void* buf, size_t len, void* desc, uint64_t remote_addr,
+                             uint64_t key, OpContextStorage* ctx) {
+  return static_cast<int>(fi_read(ep_, buf, len, desc, dest, remote_addr, key, ctx));
+}
+
+int FabricEndpoint::Poll(Completion* out, int max, int timeout_ms) {
+  constexpr int kBatch = 32;
+  fi_cq_data_entry entries[kBatch];
+  fi_addr_t sources[kBatch];
+  if (max > kBatch) max = kBatch;
+  ssize_t n;
+  if (timeout_ms > 0 && can_wait_) {
+    n = fi_cq_sreadfrom(cq_, entries, max, sources, nullptr, timeout_ms);
+  } else {
+    n = fi_cq_readfrom(cq_, entries, max, sources);
+  }
+  if (n > 0) {
+    for (ssize_t i = 0; i < n; ++i) {
+      out[i].context = entries[i].op_context;
+      out[i].flags = entries[i].flags;
+      out[i].length = entries[i].len;
+      out[i].source = has_source_ ? sources[i] : kNoAddress;
+      out[i].error = 0;
+    }
+    return static_cast<int>(n);
+  }
+  if (n == -FI_EAVAIL) {
+    fi_cq_err_entry err{};
+    if (fi_cq_readerr(cq_, &err, 0) == 1) {
+      out[0].context = err.op_context;
+      out[0].flags = err.flags;
+      out[0].length = err.len;
+      out[0].source = kNoAddress;
+      out[0].error = err.err != 0 ? err.err : FI_EOTHER;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+void FabricEndpoint::Wake() {
+  if (can_wait_) fi_cq_signal(cq_);
+}
+
+Result<std::unique_ptr<FabricMr>> FabricEndpoint::Register(void* data, size_t len) {
+  if (data == nullptr || len == 0) return Status::InvalidArgument("empty memory region");
+  std::unique_ptr<FabricMr> mr(new FabricMr());
+  mr->owner_ = shared_from_this();
+  mr->data_ = data;
+  mr->size_ = len;
+  const uint64_t access = FI_SEND | FI_RECV | FI_READ | FI_WRITE | FI_REMOTE_READ | FI_REMOTE_WRITE;
+  const uint64_t requested_key = mr_prov_key_ ? 0 : next_key_.fetch_add(1);
+  int rc = fi_mr_reg(domain_, data, len, access, 0, requested_key, 0, &mr->mr_, nullptr);
+  if (rc != 0) {
+    mr->mr_ = nullptr;
+    return FiStatus("fi_mr_reg", rc);
+  }
+  if (mr_endpoint_) {
+    if ((rc = fi_mr_bind(mr->mr_, &ep_->fid, 0)) != 0) return FiStatus("fi_mr_bind", rc);
+    if ((rc = fi_mr_enable(mr->mr_)) != 0) return FiStatus("fi_mr_enable", rc);
+  }
+  mr->desc_ = fi_mr_desc(mr->mr_);
+  mr->key_ = fi_mr_key(mr->mr_);
+  return mr;
+}
+
+FabricMr::~FabricMr() {
+  if (mr_) fi_close(&mr_->fid);
+}
+
+uint64_t FabricMr::remote_base() const {
+  return owner_->mr_virt_addr() ? reinterpret_cast<uint64_t>(data_) : 0;
+}
+
+}  // namespace cvfs::net::fabric

@@ -1,0 +1,195 @@
+// RpcEndpoint: request/reply messaging and one-sided RMA between ConvergeFS processes over
+// libfabric (tcp;ofi_rxm, shm, verbs;ofi_rxm). The public face of net/.
+//
+// Contract:
+//  - Every message is one FlatBuffers Envelope (net/wire/cvfs.fbs), verified before use.
+//    Malformed, wrong-version, unknown-method and unauthenticated requests get an error
+//    reply when the sender can be named, are counted in RpcStats, and never stop service.
+//  - Every call has a deadline; a call to a dead or silent peer ends by its deadline
+//    (kDeadlineExceeded) or earlier (kUnavailable), never hangs.
+//  - One progress thread per endpoint reads the completion queue; handlers and async
+//    completions run on a fixed pool of `handler_threads` workers.
+//  - Payloads larger than `max_message_bytes` are refused (kInvalidArgument): bulk data goes
+//    by RMA against a MemoryRegion whose RemoteRegion travels inside a payload.
+// Thread-safety: every method is safe from any thread once Create returned, except that
+// handlers must be registered before peers call them and Shutdown must not run on a
+// handler/callback thread.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "net/wire/methods.h"
+
+namespace cvfs::net {
+
+namespace fabric {
+class FabricMr;
+}
+
+struct RpcOptions {
+  std::string provider = "tcp;ofi_rxm";  // or "shm", "verbs;ofi_rxm"
+  std::string host = "127.0.0.1";        // address to listen on (tcp); ignored by shm
+  uint16_t port = 0;                     // 0: any free port
+  std::string name;                      // this endpoint's identity for logs and Hello
+  bool require_auth = true;              // refuse requests from peers without a valid MUNGE Hello
+  std::string munge_socket;              // "": munged's default socket
+  Duration default_deadline = std::chrono::seconds(5);
+  // 0: block on the completion queue's wait object after a short spin (idle CPU ~0);
+  // >0: poll the queue, sleeping this many microseconds between empty polls.
+  int progress_poll_us = 0;
+  size_t max_message_bytes = 64 * 1024;  // largest request/reply payload
+  int handler_threads = 2;
+  size_t max_queued_requests = 4096;  // requests waiting for a handler; beyond: kResourceExhausted
+};
+
+// The handle of a peer: valid on the endpoint that returned it (Connect or RpcContext).
+using PeerId = uint64_t;
+
+struct RpcContext {
+  PeerId peer = 0;  // reply-capable handle: usable for RmaRead/RmaWrite back to the caller
+  std::string peer_name;
+  uint32_t peer_uid = 0;
+  uint32_t peer_gid = 0;
+  bool authenticated = false;  // a valid MUNGE Hello was accepted from this peer
+  TimePoint deadline;          // the caller's remaining budget, on this node's clock
+  uint16_t method = 0;
+};
+
+// Returns the reply payload, or a Status whose code and message travel to the caller.
+using RpcHandler = std::function<Result<std::string>(const RpcContext&, std::string_view)>;
+
+// A window of a peer's registered memory, as sent inside a payload.
+struct RemoteRegion {
+  uint64_t address = 0;  // provider address of byte 0 (virtual address or offset)
+  uint64_t key = 0;
+  uint64_t length = 0;
+
+  static constexpr size_t kEncodedSize = 24;
+  // Fixed 24-byte little-endian encoding.
+  std::string Encode() const;
+  // kMalformedMessage unless `bytes` is exactly kEncodedSize long.
+  static Result<RemoteRegion> Decode(std::string_view bytes);
+};
+
+// Registered memory. Deregisters on destruction; may outlive its RpcEndpoint. The memory
+// must stay valid and must not be freed while an RMA on it may still be in flight.
+// Thread-safety: immutable.
+class MemoryRegion {
+ public:
+  ~MemoryRegion();
+  MemoryRegion(const MemoryRegion&) = delete;
+  MemoryRegion& operator=(const MemoryRegion&) = delete;
+
+  void* data() const;
+  size_t size() const;
+  RemoteRegion remote() const;
+  const fabric::FabricMr& fabric_mr() const { return *mr_; }
+
+ private:
+  friend class RpcEndpoint;
+  explicit MemoryRegion(std::unique_ptr<fabric::FabricMr> mr);
+  std::unique_ptr<fabric::FabricMr> mr_;
+};
+
+struct RpcStats {
+  uint64_t calls_sent = 0;
+  uint64_t replies_received = 0;
+  uint64_t requests_served = 0;     // handler ran (whatever it returned)
+  uint64_t replies_sent = 0;        // replies and error replies put on the wire
+  uint64_t error_replies_sent = 0;  // dispatch refusals (malformed, auth, unknown method...)
+  uint64_t malformed_messages = 0;  // failed verification, wrong version, truncated
+  uint64_t auth_failures = 0;       // refused Hellos and requests from unauthenticated peers
+  uint64_t unknown_method = 0;
+  uint64_t deadline_exceeded = 0;  // our calls that timed out + requests expired before handling
+  uint64_t late_replies = 0;       // replies for calls already abandoned, or never made
+  uint64_t overload_rejections = 0;
+  uint64_t send_errors = 0;
+  uint64_t hellos_accepted = 0;
+};
+
+class RpcEndpoint {
+ public:
+  // Opens the fabric endpoint and starts the progress and handler threads.
+  // kNotSupported when the provider is absent, kUnavailable when it fails to open,
+  // kInvalidArgument for nonsensical options.
+  static Result<std::unique_ptr<RpcEndpoint>> Create(RpcOptions options);
+  ~RpcEndpoint();  // Shutdown()
+  RpcEndpoint(const RpcEndpoint&) = delete;
+  RpcEndpoint& operator=(const RpcEndpoint&) = delete;
+
+  // "<provider>://<hex fi_getname>"; what a peer passes to Connect.
+  const std::string& address() const;
+  const std::string& provider() const;
+  const RpcOptions& options() const;
+
+  // Registers (or replaces) the handler for `method`. kPing is built in.
+  void RegisterHandler(uint16_t method, RpcHandler handler);
+  void RegisterHandler(Method method, RpcHandler handler) {
+    RegisterHandler(MethodId(method), std::move(handler));
+  }
+
+  // Resolves `address`, performs the Hello (MUNGE credential bound to both addresses) and
+  // returns the peer handle. kInvalidArgument for a bad address, kUnavailable when the
+  // peer does not answer by `deadline`, kPermissionDenied when it refused our credential.
+  // Connecting again to the same address repeats the Hello and returns the same handle.
+  Result<PeerId> Connect(std::string_view address, Duration deadline);
+  Result<PeerId> Connect(std::string_view address) {
+    return Connect(address, options().default_deadline);
+  }
+
+  // One request/reply. kDeadlineExceeded when no reply by `deadline` (a late reply is
+  // dropped and counted), kUnavailable when the peer is unreachable or we shut down,
+  // kPermissionDenied without an accepted Hello, kNotFound for an unknown method,
+  // kMalformedMessage for a garbled reply, else the handler's own Status.
+  Result<std::string> Call(PeerId peer, uint16_t method, std::string_view payload,
+                           Duration deadline);
+  Result<std::string> Call(PeerId peer, Method method, std::string_view payload,
+                           Duration deadline) {
+    return Call(peer, MethodId(method), payload, deadline);
+  }
+
+  // Asynchronous Call: `done` runs exactly once, on a handler thread (or on the caller's
+  // thread when the call fails before it is sent). May block briefly for flow control
+  // while every send buffer is in flight (never past `deadline`).
+  void CallAsync(PeerId peer, uint16_t method, std::string payload, Duration deadline,
+                 std::function<void(Result<std::string>)> done);
+
+  // Registers [data, data+length) for RMA in both directions.
+  Result<std::unique_ptr<MemoryRegion>> RegisterMemory(void* data, size_t length);
+
+  // One-sided copy local[local_offset, +length) -> remote[remote_offset, +length) (Write)
+  // or the reverse (Read), split into chunks with several in flight. On an error the
+  // target range holds unspecified bytes. kInvalidArgument for out-of-range windows.
+  Status RmaWrite(PeerId peer, const MemoryRegion& local, size_t local_offset, size_t length,
+                  const RemoteRegion& remote, uint64_t remote_offset, Duration deadline);
+  Status RmaRead(PeerId peer, MemoryRegion& local, size_t local_offset, size_t length,
+                 const RemoteRegion& remote, uint64_t remote_offset, Duration deadline);
+
+  RpcStats stats() const;
+
+  // Fuzz tests only: sends `bytes` verbatim as one message (no envelope).
+  Status SendRawForTesting(PeerId peer, std::string_view bytes);
+  // Security tests only: a handle for `address` without the Hello, so the peer sees
+  // requests from a client that never authenticated.
+  Result<PeerId> ResolveForTesting(std::string_view address);
+
+  // Stops the threads, fails outstanding calls with kUnavailable and releases the fabric
+  // endpoint (fabric objects close once no MemoryRegion uses them). Idempotent.
+  void Shutdown();
+
+  class Impl;
+
+ private:
+  explicit RpcEndpoint(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cvfs::net

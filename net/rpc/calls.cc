@@ -1,0 +1,141 @@
+// The calling side: Connect (Hello), Call, CallAsync.
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+
+#include "core/logging.h"
+#include "net/auth/munge_credential.h"
+#include "net/fabric/address.h"
+#include "net/rpc/endpoint_impl.h"
+
+namespace cvfs::net {
+
+namespace {
+
+TimePoint Now() { return Clock::System().Now(); }
+
+uint32_t BudgetMs(Duration d) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  if (ms <= 0) return 1;
+  return ms > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(ms);
+}
+
+// A blocked caller waiting for its one result.
+struct Waiter {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<std::string>> result;  // guarded by mu
+
+  void Set(Result<std::string> r) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      result.emplace(std::move(r));
+    }
+    cv.notify_all();
+  }
+};
+
+}  // namespace
+
+void RpcEndpoint::Impl::StartCall(PeerId peer, wire::EnvelopeFields env, TimePoint deadline,
+                                  bool inline_done, std::function<void(Result<std::string>)> done) {
+  if (stopping_) {
+    done(Status::Unavailable("rpc endpoint shut down"));
+    return;
+  }
+  if (env.payload.size() > options_.max_message_bytes) {
+    done(Status::InvalidArgument("payload of " + std::to_string(env.payload.size()) +
+                                 " bytes exceeds max_message_bytes; use RMA"));
+    return;
+  }
+  const uint64_t id = next_request_id_.fetch_add(1);
+  env.request_id = id;
+  env.sender_address = fabric_->name();
+  env.deadline_ms = BudgetMs(deadline - Now());
+  PendingCall call;
+  call.peer = peer;
+  call.deadline = deadline;
+  call.complete_inline = inline_done;
+  call.done = std::move(done);
+  pending_.Insert(id, std::move(call));
+  stats_.calls_sent++;
+  // Shutdown may have drained pending_ between the check above and Insert.
+  Status st =
+      stopping_ ? Status::Unavailable("rpc endpoint shut down") : SendEnvelope(peer, env, deadline);
+  if (!st.ok()) {
+    // Unless a reply/expiry raced us, the call is ours to fail.
+    if (auto mine = pending_.Take(id)) {
+      if (st.code() == ErrorCode::kDeadlineExceeded) stats_.deadline_exceeded++;
+      mine->done(st);
+    }
+  }
+}
+
+Result<std::string> RpcEndpoint::Impl::Call(PeerId peer, uint16_t method, std::string_view payload,
+                                            Duration deadline) {
+  auto waiter = std::make_shared<Waiter>();
+  wire::EnvelopeFields env;
+  env.kind = wire::EnvelopeKind::kRequest;
+  env.method = method;
+  env.payload.assign(payload);
+  StartCall(peer, std::move(env), Now() + deadline, /*inline_done=*/true,
+            [waiter](Result<std::string> r) { waiter->Set(std::move(r)); });
+  std::unique_lock<std::mutex> lock(waiter->mu);
+  waiter->cv.wait(lock, [&] { return waiter->result.has_value(); });
+  return std::move(*waiter->result);
+}
+
+Result<PeerId> RpcEndpoint::Impl::Connect(std::string_view address, Duration deadline) {
+  const TimePoint until = Now() + deadline;
+  CVFS_ASSIGN_OR_RETURN(std::string raw, fabric::ParseAddress(address, options_.provider));
+  CVFS_ASSIGN_OR_RETURN(uint64_t peer, ResolveRaw(raw));
+  wire::EnvelopeFields env;
+  env.kind = wire::EnvelopeKind::kHello;
+  env.hello_node_name = options_.name;
+  auto cred =
+      auth::EncodeCredential(options_.munge_socket, wire::HelloBinding(fabric_->name(), raw));
+  if (cred.ok()) {
+    env.hello_credential = std::move(cred).value();
+  } else {
+    // The peer decides: without require_auth it accepts an unauthenticated session.
+    LOG_WARN("rpc.no_credential name={} error={}", options_.name, cred.status().ToString());
+  }
+  auto waiter = std::make_shared<Waiter>();
+  StartCall(peer, std::move(env), until, /*inline_done=*/true,
+            [waiter](Result<std::string> r) { waiter->Set(std::move(r)); });
+  std::unique_lock<std::mutex> lock(waiter->mu);
+  waiter->cv.wait(lock, [&] { return waiter->result.has_value(); });
+  const Result<std::string>& r = *waiter->result;
+  if (!r.ok()) {
+    if (r.status().code() == ErrorCode::kDeadlineExceeded) {
+      return Status::Unavailable("peer did not answer the hello within the deadline");
+    }
+    return r.status();
+  }
+  return peer;
+}
+
+Result<PeerId> RpcEndpoint::Connect(std::string_view address, Duration deadline) {
+  return impl_->Connect(address, deadline);
+}
+
+Result<PeerId> RpcEndpoint::ResolveForTesting(std::string_view address) {
+  CVFS_ASSIGN_OR_RETURN(std::string raw, fabric::ParseAddress(address, impl_->options_.provider));
+  return impl_->ResolveRaw(raw);
+}
+
+Result<std::string> RpcEndpoint::Call(PeerId peer, uint16_t method, std::string_view payload,
+                                      Duration deadline) {
+  return impl_->Call(peer, method, payload, deadline);
+}
+
+void RpcEndpoint::CallAsync(PeerId peer, uint16_t method, std::string payload, Duration deadline,
+                            std::function<void(Result<std::string>)> done) {
+  wire::EnvelopeFields env;
+  env.kind = wire::EnvelopeKind::kRequest;
+  env.method = method;
+  env.payload = std::move(payload);
+  impl_->StartCall(peer, std::move(env), Now() + deadline, /*inline_done=*/false, std::move(done));
+}
+
+}  // namespace cvfs::net

@@ -1,0 +1,113 @@
+// RpcEndpoint::Impl: the state behind net/rpc.h, split over net/rpc/*.cc by concern:
+// endpoint.cc (lifecycle, progress thread, sending), dispatch.cc (incoming messages,
+// sessions, Hello), calls.cc (Connect/Call/CallAsync), rma.cc (memory and RMA).
+//
+// Threads: one progress thread owns the completion queue and decodes every received
+// message; handlers, Hello verification and async completions run on `workers_`.
+// Members are grouped as "const after Create" and "guarded by <mutex>"; counters are atomics.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "net/fabric/fabric_endpoint.h"
+#include "net/rpc.h"
+#include "net/rpc/buffer_pool.h"
+#include "net/rpc/pending_calls.h"
+#include "net/rpc/worker_pool.h"
+#include "net/wire/envelope.h"
+
+namespace cvfs::net {
+
+using rpc::BufferPool;
+using rpc::OpContext;
+using rpc::PendingCall;
+
+struct AtomicStats {
+  std::atomic<uint64_t> calls_sent{0}, replies_received{0}, requests_served{0}, replies_sent{0},
+      error_replies_sent{0}, malformed_messages{0}, auth_failures{0}, unknown_method{0},
+      deadline_exceeded{0}, late_replies{0}, overload_rejections{0}, send_errors{0},
+      hellos_accepted{0};
+};
+
+// What this endpoint knows about a peer that said Hello.
+struct PeerSession {
+  std::string name;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  bool authenticated = false;
+};
+
+class RpcEndpoint::Impl {
+ public:
+  // Bounds (TigerBeetle style: every queue has a named limit).
+  static constexpr size_t kRecvBuffers = 64;
+  static constexpr size_t kSendBuffers = 128;
+  static constexpr size_t kEnvelopeOverhead = 4096;  // header, addresses, credential, message
+  static constexpr size_t kMaxStatusMessage = 1024;
+  static constexpr size_t kMaxKnownAddresses = 65536;
+  static constexpr size_t kRmaChunkBytes = 1 << 20;
+  static constexpr size_t kRmaWindow = 8;  // chunks in flight per transfer
+
+  Status Init(RpcOptions options);
+  void Shutdown();
+
+  // endpoint.cc
+  void ProgressLoop();
+  void HandleCompletion(const fabric::Completion& c);
+  // Encodes and sends one envelope; the send buffer is released at its completion.
+  Status SendEnvelope(uint64_t dest, const wire::EnvelopeFields& fields, TimePoint deadline);
+  Status SendBytes(uint64_t dest, std::string_view bytes, uint64_t request_id, TimePoint deadline);
+  void CompleteCall(PendingCall call, Result<std::string> result);
+
+  // dispatch.cc
+  void OnMessage(std::string message, uint64_t source);
+  void HandleHello(wire::EnvelopeFields env, uint64_t source);
+  void HandleRequest(wire::EnvelopeFields env, uint64_t peer, PeerSession session);
+  void HandleReply(const wire::EnvelopeFields& env);
+  void SendError(uint64_t dest, const wire::EnvelopeFields& request, wire::EnvelopeKind kind,
+                 const Status& status);
+  // The handle for a raw address, inserting it into the AV on first sight (bounded).
+  Result<uint64_t> ResolveRaw(const std::string& raw);
+  void NoteMalformed(const Status& why, uint64_t source);
+
+  // calls.cc
+  Result<PeerId> Connect(std::string_view address, Duration deadline);
+  void StartCall(PeerId peer, wire::EnvelopeFields env, TimePoint deadline, bool inline_done,
+                 std::function<void(Result<std::string>)> done);
+  Result<std::string> Call(PeerId peer, uint16_t method, std::string_view payload,
+                           Duration deadline);
+
+  // rma.cc
+  Status Rma(bool write, PeerId peer, const MemoryRegion& local, size_t local_offset, size_t length,
+             const RemoteRegion& remote, uint64_t remote_offset, Duration deadline);
+
+  // Const after Init.
+  RpcOptions options_;
+  std::shared_ptr<fabric::FabricEndpoint> fabric_;
+  std::string address_;
+  std::unique_ptr<BufferPool> recv_pool_;
+  std::unique_ptr<BufferPool> send_pool_;
+  std::unique_ptr<rpc::WorkerPool> workers_;
+
+  std::atomic<bool> stopping_{false};
+  std::once_flag shutdown_once_;
+  std::thread progress_;
+  rpc::PendingCalls pending_;
+  std::atomic<uint64_t> next_request_id_{1};
+  AtomicStats stats_;
+
+  std::shared_mutex handlers_mu_;
+  std::unordered_map<uint16_t, RpcHandler> handlers_;  // guarded by handlers_mu_
+
+  std::mutex peers_mu_;
+  std::unordered_map<std::string, uint64_t> raw_to_addr_;  // guarded by peers_mu_
+  std::unordered_map<uint64_t, PeerSession> sessions_;     // guarded by peers_mu_
+};
+
+}  // namespace cvfs::net

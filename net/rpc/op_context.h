@@ -1,0 +1,47 @@
+// Completion contexts of the RPC layer. Every operation posted to the fabric carries a
+// pointer to one of these; `storage` comes first so the provider's context pointer is
+// the object's address.
+// Thread-safety: a context belongs to the fabric from post to completion, then to the
+// progress thread that handles the completion.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "core/status.h"
+#include "net/fabric/fabric_endpoint.h"
+
+namespace cvfs::net::rpc {
+
+struct OpContext {
+  enum class Kind : uint8_t { kRecv, kSend, kRma };
+  fabric::OpContextStorage storage;  // must stay the first member
+  Kind kind;
+  explicit OpContext(Kind k) : storage{}, kind(k) {}
+};
+
+// One receive or send buffer inside a registered slab.
+struct BufferSlot : OpContext {
+  using OpContext::OpContext;
+  char* data = nullptr;
+  size_t capacity = 0;
+  void* desc = nullptr;
+  uint64_t request_id = 0;  // send slots: the call to fail if the send fails (0: none)
+};
+
+// Tracks the chunks of one RmaRead/RmaWrite; shared by the caller and every chunk.
+struct RmaBatch {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t outstanding = 0;  // guarded by mu
+  Status error;            // guarded by mu: the first failure
+};
+
+struct RmaOp : OpContext {
+  RmaOp() : OpContext(Kind::kRma) {}
+  std::shared_ptr<RmaBatch> batch;
+};
+
+}  // namespace cvfs::net::rpc

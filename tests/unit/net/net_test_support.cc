@@ -1,0 +1,184 @@
+#include "tests/unit/net/net_test_support.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+namespace cvfs::net::testing {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+void FillPattern(char* data, size_t len, uint8_t seed) {
+  uint64_t x = 0x9e3779b97f4a7c15ull * (seed + 1);
+  for (size_t i = 0; i < len; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    data[i] = static_cast<char>(x);
+  }
+}
+
+uint64_t Fnv1a(const char* data, size_t len) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < len; ++i) {
+    h ^= static_cast<uint8_t>(data[i]);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+void RegisterTestHandlers(RpcEndpoint& ep) {
+  ep.RegisterHandler(kEcho, [](const RpcContext&, std::string_view p) {
+    return Result<std::string>(std::string(p));
+  });
+  ep.RegisterHandler(kFail, [](const RpcContext&, std::string_view p) {
+    return Result<std::string>(Status::Conflict("conflict: " + std::string(p)));
+  });
+  ep.RegisterHandler(kSleepMs, [](const RpcContext&, std::string_view p) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(std::string(p).c_str())));
+    return Result<std::string>(std::string("slept"));
+  });
+  ep.RegisterHandler(
+      kFillRegion, [&ep](const RpcContext& ctx, std::string_view p) -> Result<std::string> {
+        if (p.size() != RemoteRegion::kEncodedSize + 1) {
+          return Result<std::string>(Status::InvalidArgument("bad fill request"));
+        }
+        CVFS_ASSIGN_OR_RETURN(RemoteRegion remote, RemoteRegion::Decode(p.substr(0, 24)));
+        std::vector<char> buf(remote.length);
+        FillPattern(buf.data(), buf.size(), static_cast<uint8_t>(p[24]));
+        CVFS_ASSIGN_OR_RETURN(auto mr, ep.RegisterMemory(buf.data(), buf.size()));
+        CVFS_RETURN_IF_ERROR(
+            ep.RmaWrite(ctx.peer, *mr, 0, buf.size(), remote, 0, std::chrono::seconds(20)));
+        return Result<std::string>(std::string("filled"));
+      });
+  ep.RegisterHandler(
+      kChecksumRegion, [&ep](const RpcContext& ctx, std::string_view p) -> Result<std::string> {
+        CVFS_ASSIGN_OR_RETURN(RemoteRegion remote, RemoteRegion::Decode(p));
+        std::vector<char> buf(remote.length);
+        CVFS_ASSIGN_OR_RETURN(auto mr, ep.RegisterMemory(buf.data(), buf.size()));
+        CVFS_RETURN_IF_ERROR(
+            ep.RmaRead(ctx.peer, *mr, 0, buf.size(), remote, 0, std::chrono::seconds(20)));
+        return Result<std::string>(std::to_string(Fnv1a(buf.data(), buf.size())));
+      });
+}
+
+namespace {
+
+pid_t SpawnArgv(const std::vector<std::string>& argv, int stdout_fd, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int logfd = log.empty() ? open("/dev/null", O_WRONLY)
+                            : open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(logfd, 2);
+    dup2(stdout_fd >= 0 ? stdout_fd : logfd, 1);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+void KillAndReap(pid_t* pid) {
+  if (*pid <= 0) return;
+  kill(*pid, SIGKILL);
+  waitpid(*pid, nullptr, 0);
+  *pid = -1;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PrivateMunged>> PrivateMunged::Start(const std::string& key_file) {
+  std::unique_ptr<PrivateMunged> m(new PrivateMunged());
+  char tmpl[] = "/tmp/cvfs-net-munge-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return Status::IoError("mkdtemp failed");
+  m->dir_ = tmpl;
+  chmod(m->dir_.c_str(), 0755);  // munged refuses a socket dir writable by others
+  m->socket_ = m->dir_ + "/munge.socket";
+  m->key_ = key_file;
+  if (m->key_.empty()) {
+    m->key_ = m->dir_ + "/munge.key";
+    std::random_device rd;
+    std::string key(1024, '\0');
+    for (auto& c : key) c = static_cast<char>(rd());
+    std::ofstream(m->key_, std::ios::binary) << key;
+    chmod(m->key_.c_str(), 0400);
+  }
+  m->pid_ = SpawnArgv({"/usr/sbin/munged", "--foreground", "--force", "--key-file=" + m->key_,
+                       "--socket=" + m->socket_, "--pid-file=" + m->dir_ + "/munged.pid",
+                       "--log-file=" + m->dir_ + "/munged.log",
+                       "--seed-file=" + m->dir_ + "/munged.seed", "--num-threads=2"},
+                      -1, m->dir_ + "/munged.out");
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(m->pid_, &status, WNOHANG) == m->pid_) {
+      m->pid_ = -1;
+      return Status::Unavailable("munged exited at start; see " + m->dir_);
+    }
+    if (fs::exists(m->socket_)) {
+      std::string cmd = "/usr/bin/munge -n -S " + m->socket_ + " >/dev/null 2>&1";
+      if (std::system(cmd.c_str()) == 0) return m;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return Status::DeadlineExceeded("munged did not answer within 10 s");
+}
+
+PrivateMunged::~PrivateMunged() {
+  KillAndReap(&pid_);
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+Result<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::string& provider,
+                                                            bool require_auth,
+                                                            const std::string& munge_socket) {
+  std::unique_ptr<ServerProcess> s(new ServerProcess());
+  int fds[2];
+  if (pipe(fds) != 0) return Status::IoError("pipe failed");
+  s->pid_ = SpawnArgv({std::string(CVFS_BIN_DIR) + "/rpc_test_server", provider,
+                       require_auth ? "1" : "0", munge_socket.empty() ? "-" : munge_socket},
+                      fds[1], "/tmp/cvfs-rpc-test-server.log");
+  close(fds[1]);
+  std::string line;
+  const std::string prefix = "ADDRESS ";
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  char c;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fds[0], POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = read(fds[0], &c, 1);
+    if (n <= 0) break;
+    if (c != '\n') {
+      line += c;
+      continue;
+    }
+    if (line.rfind(prefix, 0) == 0) break;
+    line.clear();  // some other output line
+  }
+  close(fds[0]);
+  if (line.rfind(prefix, 0) != 0) {
+    return Status::Unavailable("rpc_test_server did not print its address: '" + line + "'");
+  }
+  s->address_ = line.substr(prefix.size());
+  return s;
+}
+
+ServerProcess::~ServerProcess() { Kill(); }
+
+void ServerProcess::Kill() { KillAndReap(&pid_); }
+
+}  // namespace cvfs::net::testing

@@ -1,0 +1,137 @@
+// RPC round trips on both providers: in one process and across processes; errors
+// travel; concurrency; deadlines.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+#include "net/rpc.h"
+#include "tests/unit/net/net_test_support.h"
+
+using namespace cvfs;
+using namespace cvfs::net;
+using namespace cvfs::net::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::unique_ptr<RpcEndpoint> MakeEndpoint(const std::string& provider, const std::string& name,
+                                          bool require_auth = false) {
+  RpcOptions o;
+  o.provider = provider;
+  o.name = name;
+  o.require_auth = require_auth;
+  auto ep = RpcEndpoint::Create(o);
+  REQUIRE(ep.ok());
+  return std::move(ep).value();
+}
+
+}  // namespace
+
+TEST_CASE("rpc round trip between two endpoints in one process", "[net][rpc]") {
+  const std::string provider = GENERATE(from_range(kProviders));
+  INFO("provider " << provider);
+  auto server = MakeEndpoint(provider, "server");
+  RegisterTestHandlers(*server);
+  auto client = MakeEndpoint(provider, "client");
+  CHECK(server->address().rfind(provider + "://", 0) == 0);
+
+  auto peer = client->Connect(server->address(), 5s);
+  REQUIRE(peer.ok());
+  auto pong = client->Call(*peer, Method::kPing, "hello", 5s);
+  REQUIRE(pong.ok());
+  CHECK(*pong == "hello");
+
+  std::string big(60 * 1024, 'x');
+  auto echo = client->Call(*peer, kEcho, big, 5s);
+  REQUIRE(echo.ok());
+  CHECK(*echo == big);
+
+  SECTION("the handler's status travels") {
+    auto r = client->Call(*peer, kFail, "abc", 5s);
+    REQUIRE(!r.ok());
+    CHECK(r.status().code() == ErrorCode::kConflict);
+    CHECK(r.status().message() == "conflict: abc");
+  }
+  SECTION("unknown method is kNotFound") {
+    auto r = client->Call(*peer, 60999, "", 5s);
+    CHECK(r.status().code() == ErrorCode::kNotFound);
+    CHECK(server->stats().unknown_method == 1);
+  }
+  SECTION("oversized payload is refused locally") {
+    auto r = client->Call(*peer, kEcho, std::string(65 * 1024, 'y'), 5s);
+    CHECK(r.status().code() == ErrorCode::kInvalidArgument);
+  }
+  SECTION("a slow handler yields kDeadlineExceeded, and the late reply is counted") {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = client->Call(*peer, kSleepMs, "700", 200ms);
+    const auto took = std::chrono::steady_clock::now() - start;
+    CHECK(r.status().code() == ErrorCode::kDeadlineExceeded);
+    CHECK(took < 200ms + 1s);
+    std::this_thread::sleep_for(900ms);
+    CHECK(client->stats().late_replies == 1);
+    CHECK(client->Call(*peer, Method::kPing, "still", 5s).value_or("") == "still");
+  }
+  SECTION("Shutdown fails calls in flight with kUnavailable") {
+    std::thread t([&] {
+      std::this_thread::sleep_for(100ms);
+      client->Shutdown();
+    });
+    auto r = client->Call(*peer, kSleepMs, "2000", 10s);
+    t.join();
+    CHECK(r.status().code() == ErrorCode::kUnavailable);
+    CHECK(client->Call(*peer, Method::kPing, "", 1s).status().code() == ErrorCode::kUnavailable);
+  }
+}
+
+TEST_CASE("rpc round trip with a server in another process", "[net][rpc]") {
+  const std::string provider = GENERATE(from_range(kProviders));
+  INFO("provider " << provider);
+  auto server = ServerProcess::Start(provider, /*require_auth=*/false, "");
+  if (!server.ok()) FAIL(server.status().ToString());
+  auto client = MakeEndpoint(provider, "client");
+  auto peer = client->Connect((*server)->address(), 5s);
+  REQUIRE(peer.ok());
+  for (int i = 0; i < 100; ++i) {
+    const std::string msg = "m" + std::to_string(i);
+    auto r = client->Call(*peer, kEcho, msg, 5s);
+    REQUIRE(r.ok());
+    CHECK(*r == msg);
+  }
+  auto r = client->Call(*peer, kFail, "x", 5s);
+  CHECK(r.status().code() == ErrorCode::kConflict);
+}
+
+TEST_CASE("1000 concurrent CallAsync requests are all answered correctly", "[net][rpc]") {
+  const std::string provider = GENERATE(from_range(kProviders));
+  INFO("provider " << provider);
+  auto server = ServerProcess::Start(provider, false, "");
+  if (!server.ok()) FAIL(server.status().ToString());
+  auto client = MakeEndpoint(provider, "client");
+  auto peer = client->Connect((*server)->address(), 5s);
+  REQUIRE(peer.ok());
+  constexpr int kCalls = 1000;
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0, correct = 0;
+  std::vector<std::string> errors;
+  for (int i = 0; i < kCalls; ++i) {
+    std::string msg = "req-" + std::to_string(i) + std::string(i % 97, 'z');
+    client->CallAsync(*peer, kEcho, msg, 20s, [&, msg](Result<std::string> r) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (r.ok() && *r == msg) {
+        correct++;
+      } else if (errors.size() < 5) {
+        errors.push_back(r.ok() ? "wrong payload" : r.status().ToString());
+      }
+      done++;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  REQUIRE(cv.wait_for(lock, 60s, [&] { return done == kCalls; }));
+  for (const auto& e : errors) UNSCOPED_INFO(e);
+  CHECK(correct == kCalls);
+}
