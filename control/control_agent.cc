@@ -117,8 +117,10 @@ void ControlAgent::Stop() {
   }
   if (manager) manager->Stop();
   if (map_watcher_) map_watcher_->Stop();
-  if (registrar_) registrar_->Stop();
-  LOG_INFO("control.stopped cluster={} node={}", options_.cluster, options_.self.id.str());
+  if (registrar_) {
+    registrar_->Stop();
+    LOG_INFO("control.stopped cluster={} node={}", options_.cluster, options_.self.id.str());
+  }
 }
 
 }  // namespace cvfs::control
