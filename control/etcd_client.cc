@@ -461,6 +461,9 @@ Result<Json> EtcdClient::Call(std::string_view path, const Json& body) {
     Exchange ex = Post(h, url, payload, connect_ms, total_ms);
     if (ex.curl != CURLE_OK) {
       if (ex.sent && ex.curl == CURLE_OPERATION_TIMEDOUT) {
+        // A hung member (stopped, overloaded, partitioned from its leader): the next call
+        // starts at another endpoint.
+        MarkEndpointFailed(index);
         ReleaseHandle(h);
         return Status::DeadlineExceeded(
             "etcd " + std::string(path) + " at " + options_.endpoints[index] + " timed out after " +

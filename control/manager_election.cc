@@ -75,6 +75,8 @@ void ManagerElection::Campaign(TimePoint waiting_since) {
   auto txn = etcd_->Txn({Compare::KeyMissing(key)}, {TxnOp::Put(key, self_.str(), lease_)},
                         {TxnOp::Get(key)});
   if (!txn.ok()) {
+    // Our lease expired while we were not manager: grant a fresh one next time.
+    if (txn.status().code() == ErrorCode::kNotFound) lease_ = LeaseId{};
     LOG_DEBUG("manager.campaign_failed node={} error={}", self_.str(), txn.status().ToString());
     return;
   }

@@ -3,6 +3,8 @@
 // a deposed manager, down/up detection, and watches across an etcd restart.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -248,6 +250,25 @@ TEST_CASE("watches and agents survive an etcd restart") {
               MsSince(t0));
   std::lock_guard<std::mutex> lock(mu);
   CHECK(values[1] == "after");
+}
+
+TEST_CASE("a hung endpoint costs one timed-out call; the next call uses another member") {
+  auto started = testing::TestEtcd::Start();
+  REQUIRE(started.ok());
+  testing::TestEtcd& hung = **started;
+  EtcdOptions o = SharedEtcd().Options();
+  o.endpoints = {hung.endpoint(), SharedEtcd().endpoint()};
+  o.request_timeout = 600ms;
+  auto etcd = EtcdClient::Create(o);
+  REQUIRE(etcd.ok());
+  REQUIRE((*etcd)->Get("/hung").ok());  // served by the first member
+  hung.Signal(SIGSTOP);
+  const auto t0 = Steady::now();
+  auto first = (*etcd)->Get("/hung");
+  CHECK(first.status().code() == ErrorCode::kDeadlineExceeded);
+  CHECK(MsSince(t0) < 1500);
+  CHECK((*etcd)->Get("/hung").ok());
+  hung.Signal(SIGCONT);
 }
 
 }  // namespace

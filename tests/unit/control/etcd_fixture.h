@@ -24,6 +24,8 @@ class TestEtcd {
   const std::string& endpoint() const { return endpoint_; }
   // SIGKILL the member (it stays down until Restart).
   void Kill() { process_.Kill(); }
+  // SIGSTOP / SIGCONT: a hung member (accepts connections, never answers).
+  void Signal(int signal) { process_.Signal(signal); }
   // Starts it again with the same data dir and port; waits until it answers.
   Status Restart();
 
