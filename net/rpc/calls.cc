@@ -35,6 +35,21 @@ struct Waiter {
   }
 };
 
+// The progress thread normally completes the call at its deadline; this bound holds even
+// if the provider stalls that thread: the waiter gives up shortly after the deadline and
+// the completion, when it finally comes, lands in a waiter nobody reads.
+Result<std::string> WaitForResult(Waiter& waiter, TimePoint deadline) {
+  constexpr auto kGrace = std::chrono::milliseconds(200);
+  const auto until = std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          (deadline + kGrace).time_since_epoch()));
+  std::unique_lock<std::mutex> lock(waiter.mu);
+  if (!waiter.cv.wait_until(lock, until, [&] { return waiter.result.has_value(); })) {
+    return Status::DeadlineExceeded("no reply within the deadline (progress stalled)");
+  }
+  return std::move(*waiter.result);
+}
+
 }  // namespace
 
 void RpcEndpoint::Impl::StartCall(PeerId peer, wire::EnvelopeFields env, TimePoint deadline,
@@ -78,11 +93,10 @@ Result<std::string> RpcEndpoint::Impl::Call(PeerId peer, uint16_t method, std::s
   env.kind = wire::EnvelopeKind::kRequest;
   env.method = method;
   env.payload.assign(payload);
-  StartCall(peer, std::move(env), Now() + deadline, /*inline_done=*/true,
+  const TimePoint until = Now() + deadline;
+  StartCall(peer, std::move(env), until, /*inline_done=*/true,
             [waiter](Result<std::string> r) { waiter->Set(std::move(r)); });
-  std::unique_lock<std::mutex> lock(waiter->mu);
-  waiter->cv.wait(lock, [&] { return waiter->result.has_value(); });
-  return std::move(*waiter->result);
+  return WaitForResult(*waiter, until);
 }
 
 Result<PeerId> RpcEndpoint::Impl::Connect(std::string_view address, Duration deadline) {
@@ -103,9 +117,7 @@ Result<PeerId> RpcEndpoint::Impl::Connect(std::string_view address, Duration dea
   auto waiter = std::make_shared<Waiter>();
   StartCall(peer, std::move(env), until, /*inline_done=*/true,
             [waiter](Result<std::string> r) { waiter->Set(std::move(r)); });
-  std::unique_lock<std::mutex> lock(waiter->mu);
-  waiter->cv.wait(lock, [&] { return waiter->result.has_value(); });
-  const Result<std::string>& r = *waiter->result;
+  const Result<std::string> r = WaitForResult(*waiter, until);
   if (!r.ok()) {
     if (r.status().code() == ErrorCode::kDeadlineExceeded) {
       return Status::Unavailable("peer did not answer the hello within the deadline");

@@ -39,6 +39,7 @@ Result<uint64_t> RpcEndpoint::Impl::ResolveRaw(const std::string& raw) {
   }
   CVFS_ASSIGN_OR_RETURN(uint64_t addr, fabric_->InsertAddress(raw));
   raw_to_addr_.emplace(raw, addr);
+  inserted_.insert(addr);
   return addr;
 }
 
@@ -67,6 +68,12 @@ void RpcEndpoint::Impl::SendError(uint64_t dest, const wire::EnvelopeFields& req
 }
 
 void RpcEndpoint::Impl::OnMessage(std::string message, uint64_t source) {
+  if (source != fabric::kNoAddress) {
+    // Providers differ in what they report for a sender missing from the AV (shm returns
+    // an unusable handle): only handles we inserted ourselves name a peer.
+    std::lock_guard<std::mutex> lock(peers_mu_);
+    if (inserted_.count(source) == 0) source = fabric::kNoAddress;
+  }
   wire::EnvelopeFields env;
   Status st = wire::DecodeEnvelope(message, &env);
   if (!st.ok()) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "net/fabric/fabric_endpoint.h"
 #include "net/rpc.h"
@@ -108,6 +109,7 @@ class RpcEndpoint::Impl {
   std::mutex peers_mu_;
   std::unordered_map<std::string, uint64_t> raw_to_addr_;  // guarded by peers_mu_
   std::unordered_map<uint64_t, PeerSession> sessions_;     // guarded by peers_mu_
+  std::unordered_set<uint64_t> inserted_;  // guarded by peers_mu_: handles we inserted
 };
 
 }  // namespace cvfs::net
