@@ -25,7 +25,9 @@ struct DaemonConfig {
   std::string provider = "tcp;ofi_rxm";  // libfabric provider: tcp;ofi_rxm, shm, verbs;ofi_rxm
   std::string host = "127.0.0.1";        // address the fabric endpoint binds to
   int port = 0;                          // 0: any free port
-  int progress_poll_us = 50;             // busy-poll this long before blocking on the CQ
+  // 0: spin ~100 us after activity, then block on the completion queue (idle CPU ~0).
+  // >0: never block; poll with sleeps backing off up to this many microseconds.
+  int progress_poll_us = 0;
 
   std::string munge_socket;  // empty: libmunge's default socket
   bool require_auth = true;  // refuse sessions without a valid MUNGE credential

@@ -62,7 +62,7 @@ Status Daemon::Init() {
     for (const auto& e : config_.etcd_endpoints) csv += (csv.empty() ? "" : ",") + e;
     return csv;
   }());
-  if (!etcd.ok()) return Status(ErrorCode::kConfigError, etcd.status().message());
+  if (!etcd.ok()) return Status(ErrorCode::kConfigError, std::string(etcd.status().message()));
   agent.etcd = *etcd;
   agent.cluster = config_.cluster;
   agent.self = BuildRecord();

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   app.add_option("--host", flags.host, "fabric address to bind");
   app.add_option("--port", flags.port, "fabric port (0: any)");
   app.add_option("--progress-poll-us", flags.progress_poll_us,
-                 "busy-poll time before the progress thread blocks");
+                 "0: block on the completion queue when idle; N: poll every <= N us");
   app.add_option("--munge-socket", flags.munge_socket, "munged socket path");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error");
   app.add_option("--log-file", flags.log_file, "log file (default: stderr)");
