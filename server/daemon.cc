@@ -124,7 +124,9 @@ Result<std::string> Daemon::HandleNodeInfo(const net::RpcContext& context,
   const auto stats = endpoint_->stats();
   info["rpc"] = {{"requests_served", stats.requests_served},
                  {"malformed_messages", stats.malformed_messages},
-                 {"auth_failures", stats.auth_failures}};
+                 {"auth_failures", stats.auth_failures},
+                 {"error_replies_sent", stats.error_replies_sent},
+                 {"hellos_accepted", stats.hellos_accepted}};
   return info.dump();
 }
 
