@@ -177,6 +177,9 @@ class RpcEndpoint {
 
   // Fuzz tests only: sends `bytes` verbatim as one message (no envelope).
   Status SendRawForTesting(PeerId peer, std::string_view bytes);
+  // Fuzz targets only: runs `bytes` through the receive path (verification, dispatch) as if
+  // they had arrived from a sender the transport cannot name.
+  void DeliverForTesting(std::string_view bytes);
   // Security tests only: a handle for `address` without the Hello, so the peer sees
   // requests from a client that never authenticated.
   Result<PeerId> ResolveForTesting(std::string_view address);

@@ -40,6 +40,7 @@ void BufferPool::Release(BufferSlot* slot) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     slot->request_id = 0;
+    slot->unverified = false;
     free_.push_back(slot);
   }
   cv_.notify_one();

@@ -54,14 +54,14 @@ void RpcEndpoint::Impl::NoteMalformed(const Status& why, uint64_t source) {
 }
 
 void RpcEndpoint::Impl::SendError(uint64_t dest, const wire::EnvelopeFields& request,
-                                  wire::EnvelopeKind kind, const Status& status) {
+                                  wire::EnvelopeKind kind, const Status& status, bool unverified) {
   wire::EnvelopeFields reply;
   reply.kind = kind;
   reply.request_id = request.request_id;
   reply.method = request.method;
   reply.status_code = static_cast<uint16_t>(status.code());
   reply.status_message = std::string(status.message().substr(0, kMaxStatusMessage));
-  if (SendEnvelope(dest, reply, Now() + kReplySendBudget).ok()) {
+  if (SendEnvelope(dest, reply, Now() + kReplySendBudget, unverified).ok()) {
     stats_.replies_sent++;
     if (kind == wire::EnvelopeKind::kError) stats_.error_replies_sent++;
   }
@@ -81,11 +81,15 @@ void RpcEndpoint::Impl::OnMessage(std::string message, uint64_t source) {
     // Answer when the transport names the sender; a claimed address is used only for the
     // version mismatch case, where the rest of the envelope verified.
     uint64_t dest = source;
+    bool unverified = false;
     if (dest == fabric::kNoAddress && st.code() == ErrorCode::kProtocolMismatch &&
         !env.sender_address.empty()) {
       if (auto r = ResolveRaw(env.sender_address); r.ok()) dest = *r;
+      unverified = true;
     }
-    if (dest != fabric::kNoAddress) SendError(dest, env, wire::EnvelopeKind::kError, st);
+    if (dest != fabric::kNoAddress) {
+      SendError(dest, env, wire::EnvelopeKind::kError, st, unverified);
+    }
     return;
   }
   switch (env.kind) {
@@ -107,6 +111,7 @@ void RpcEndpoint::Impl::OnMessage(std::string message, uint64_t source) {
   }
 
   uint64_t peer = source;
+  bool unverified = false;
   PeerSession session;
   if (peer != fabric::kNoAddress) {
     std::lock_guard<std::mutex> lock(peers_mu_);
@@ -118,6 +123,7 @@ void RpcEndpoint::Impl::OnMessage(std::string message, uint64_t source) {
     // A peer that skipped Hello: answered at its claimed address (with an error unless
     // require_auth is off). The claim is never an identity: no session is attached.
     if (auto r = ResolveRaw(env.sender_address); r.ok()) peer = *r;
+    unverified = true;
   }
   if (peer == fabric::kNoAddress) {
     // Nobody to answer; with require_auth this is also an unauthenticated request.
@@ -128,7 +134,8 @@ void RpcEndpoint::Impl::OnMessage(std::string message, uint64_t source) {
   if (options_.require_auth && !session.authenticated) {
     stats_.auth_failures++;
     SendError(peer, env, wire::EnvelopeKind::kError,
-              Status::PermissionDenied("no authenticated session: send a MUNGE Hello first"));
+              Status::PermissionDenied("no authenticated session: send a MUNGE Hello first"),
+              unverified);
     return;
   }
   {
@@ -137,7 +144,7 @@ void RpcEndpoint::Impl::OnMessage(std::string message, uint64_t source) {
       stats_.unknown_method++;
       lock.unlock();
       SendError(peer, env, wire::EnvelopeKind::kError,
-                Status::NotFound("unknown method " + std::to_string(env.method)));
+                Status::NotFound("unknown method " + std::to_string(env.method)), unverified);
       return;
     }
   }
@@ -152,7 +159,7 @@ void RpcEndpoint::Impl::OnMessage(std::string message, uint64_t source) {
       })) {
     stats_.overload_rejections++;
     SendError(peer, header_copy, wire::EnvelopeKind::kError,
-              Status::ResourceExhausted("request queue full"));
+              Status::ResourceExhausted("request queue full"), unverified);
   }
 }
 
@@ -218,7 +225,7 @@ void RpcEndpoint::Impl::HandleHello(wire::EnvelopeFields env, uint64_t source) {
     stats_.auth_failures++;
     LOG_WARN("rpc.hello_refused name={} peer_name={} error={}", options_.name,
              env.hello_node_name.substr(0, 64), why.ToString());
-    SendError(peer, env, wire::EnvelopeKind::kHelloReply, why);
+    SendError(peer, env, wire::EnvelopeKind::kHelloReply, why, /*unverified=*/true);
   };
   if (source != fabric::kNoAddress && source != peer) {
     refuse(Status::PermissionDenied("hello sender address does not match the transport source"));

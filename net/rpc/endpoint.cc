@@ -66,6 +66,10 @@ Status RpcEndpoint::SendRawForTesting(PeerId peer, std::string_view bytes) {
   return impl_->SendBytes(peer, bytes, 0, Now() + impl_->options_.default_deadline);
 }
 
+void RpcEndpoint::DeliverForTesting(std::string_view bytes) {
+  impl_->OnMessage(std::string(bytes), fabric::kNoAddress);
+}
+
 Status RpcEndpoint::Impl::Init(RpcOptions options) {
   if (options.handler_threads < 1 || options.max_message_bytes == 0 ||
       options.max_message_bytes > (64u << 20) || options.max_queued_requests == 0) {
@@ -110,7 +114,15 @@ void RpcEndpoint::Impl::Shutdown() {
     }
     // Posted receives and sends reference the pools: close the fabric endpoint first
     // unless a MemoryRegion still holds it, in which case the pools must outlive it too.
-    if (fabric_ && fabric_.use_count() == 1) {
+    if (fabric_ && options_.provider == "shm") {
+      // libfabric 1.17 shm: another endpoint of this process that still has traffic with
+      // this one dereferences our shared-memory region from its own progress thread after
+      // we close it (SIGSEGV). Keep the endpoint and its buffers mapped until process exit:
+      // a bounded leak (one region per endpoint ever created) instead of a crash.
+      new std::shared_ptr<fabric::FabricEndpoint>(std::move(fabric_));
+      recv_pool_.release();
+      send_pool_.release();
+    } else if (fabric_ && fabric_.use_count() == 1) {
       fabric_.reset();
       recv_pool_.reset();
       send_pool_.reset();
@@ -180,6 +192,7 @@ void RpcEndpoint::Impl::HandleCompletion(const fabric::Completion& c) {
     case rpc::OpContext::Kind::kSend: {
       auto* slot = static_cast<rpc::BufferSlot*>(op);
       const uint64_t request_id = slot->request_id;
+      if (slot->unverified) unverified_in_flight_--;
       send_pool_->Release(slot);
       if (c.error != 0) {
         stats_.send_errors++;
@@ -210,34 +223,47 @@ void RpcEndpoint::Impl::HandleCompletion(const fabric::Completion& c) {
 }
 
 Status RpcEndpoint::Impl::SendEnvelope(uint64_t dest, const wire::EnvelopeFields& fields,
-                                       TimePoint deadline) {
+                                       TimePoint deadline, bool unverified) {
   std::string bytes = wire::EncodeEnvelope(fields);
   const uint64_t request_id =
       fields.kind == wire::EnvelopeKind::kRequest || fields.kind == wire::EnvelopeKind::kHello
           ? fields.request_id
           : 0;
-  return SendBytes(dest, bytes, request_id, deadline);
+  return SendBytes(dest, bytes, request_id, deadline, unverified);
 }
 
 Status RpcEndpoint::Impl::SendBytes(uint64_t dest, std::string_view bytes, uint64_t request_id,
-                                    TimePoint deadline) {
+                                    TimePoint deadline, bool unverified) {
   if (stopping_) return Status::Unavailable("rpc endpoint shut down");
   if (bytes.size() > send_pool_->buffer_bytes()) {
     return Status::InvalidArgument("message of " + std::to_string(bytes.size()) +
                                    " bytes exceeds the limit; send bulk data by RMA");
   }
+  if (unverified) {
+    if (unverified_in_flight_.fetch_add(1) >= kMaxUnverifiedSends) {
+      unverified_in_flight_--;
+      return Status::ResourceExhausted("too many replies to unverified addresses in flight");
+    }
+    deadline = Now();  // never wait for a buffer
+  }
   rpc::BufferSlot* slot = send_pool_->Acquire(deadline);
+  if (slot == nullptr && unverified) {
+    unverified_in_flight_--;
+    return Status::ResourceExhausted("no send buffer free");
+  }
   if (slot == nullptr) {
     return stopping_ ? Status::Unavailable("rpc endpoint shut down")
                      : Status::DeadlineExceeded("no send buffer free before the deadline");
   }
   std::memcpy(slot->data, bytes.data(), bytes.size());
   slot->request_id = request_id;
+  slot->unverified = unverified;
   int rc;
   int backoff_us = 1;
   while ((rc = fabric_->PostSend(dest, slot->data, bytes.size(), slot->desc, &slot->storage)) ==
          -FI_EAGAIN) {
     if (stopping_ || Now() >= deadline) {
+      if (unverified) unverified_in_flight_--;
       send_pool_->Release(slot);
       return stopping_ ? Status::Unavailable("rpc endpoint shut down")
                        : Status::DeadlineExceeded("send queue full until the deadline");
@@ -246,6 +272,7 @@ Status RpcEndpoint::Impl::SendBytes(uint64_t dest, std::string_view bytes, uint6
     backoff_us = std::min(backoff_us * 2, 1000);
   }
   if (rc != 0) {
+    if (unverified) unverified_in_flight_--;
     send_pool_->Release(slot);
     stats_.send_errors++;
     return Status::Unavailable(std::string("fi_send: ") + fi_strerror(-rc));

@@ -54,6 +54,7 @@ class RpcEndpoint::Impl {
   static constexpr size_t kMaxKnownAddresses = 65536;
   static constexpr size_t kRmaChunkBytes = 1 << 20;
   static constexpr size_t kRmaWindow = 8;  // chunks in flight per transfer
+  static constexpr int kMaxUnverifiedSends = 16;
 
   Status Init(RpcOptions options);
   void Shutdown();
@@ -62,8 +63,13 @@ class RpcEndpoint::Impl {
   void ProgressLoop();
   void HandleCompletion(const fabric::Completion& c);
   // Encodes and sends one envelope; the send buffer is released at its completion.
-  Status SendEnvelope(uint64_t dest, const wire::EnvelopeFields& fields, TimePoint deadline);
-  Status SendBytes(uint64_t dest, std::string_view bytes, uint64_t request_id, TimePoint deadline);
+  Status SendEnvelope(uint64_t dest, const wire::EnvelopeFields& fields, TimePoint deadline,
+                      bool unverified = false);
+  // `unverified`: dest is only an address a message claimed. Such sends never wait for a
+  // buffer and at most kMaxUnverifiedSends are in flight, so forged sender addresses cannot
+  // tie up the send buffers that real replies need.
+  Status SendBytes(uint64_t dest, std::string_view bytes, uint64_t request_id, TimePoint deadline,
+                   bool unverified = false);
   void CompleteCall(PendingCall call, Result<std::string> result);
 
   // dispatch.cc
@@ -72,7 +78,7 @@ class RpcEndpoint::Impl {
   void HandleRequest(wire::EnvelopeFields env, uint64_t peer, PeerSession session);
   void HandleReply(const wire::EnvelopeFields& env);
   void SendError(uint64_t dest, const wire::EnvelopeFields& request, wire::EnvelopeKind kind,
-                 const Status& status);
+                 const Status& status, bool unverified = false);
   // The handle for a raw address, inserting it into the AV on first sight (bounded).
   Result<uint64_t> ResolveRaw(const std::string& raw);
   void NoteMalformed(const Status& why, uint64_t source);
@@ -102,6 +108,7 @@ class RpcEndpoint::Impl {
   rpc::PendingCalls pending_;
   std::atomic<uint64_t> next_request_id_{1};
   AtomicStats stats_;
+  std::atomic<int> unverified_in_flight_{0};
 
   std::shared_mutex handlers_mu_;
   std::unordered_map<uint16_t, RpcHandler> handlers_;  // guarded by handlers_mu_

@@ -29,6 +29,7 @@ struct BufferSlot : OpContext {
   size_t capacity = 0;
   void* desc = nullptr;
   uint64_t request_id = 0;  // send slots: the call to fail if the send fails (0: none)
+  bool unverified = false;  // send slots: an error reply to an address only claimed
 };
 
 // Tracks the chunks of one RmaRead/RmaWrite; shared by the caller and every chunk.
