@@ -69,6 +69,9 @@ class FabricEndpoint : public std::enable_shared_from_this<FabricEndpoint> {
   bool mr_local() const { return mr_local_; }        // sends/recvs need a registered desc
   bool mr_virt_addr() const { return mr_virt_addr_; }
   size_t max_message_size() const { return max_msg_size_; }
+  // Poll(timeout_ms > 0) really blocks (a wait object that honours timeouts); else it
+  // returns at once and the caller must pace its polling.
+  bool can_wait() const { return can_wait_; }
 
   // Inserts a peer's raw address; returns its handle. kInvalidArgument on a bad address.
   Result<uint64_t> InsertAddress(std::string_view raw_name);

