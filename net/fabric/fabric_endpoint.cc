@@ -7,6 +7,8 @@
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
 
+#include <sys/uio.h>
+
 #include <cstring>
 
 namespace cvfs::net::fabric {
@@ -128,7 +130,20 @@ int FabricEndpoint::PostSend(uint64_t dest, const void* buf, size_t len, void* d
 
 int FabricEndpoint::PostWrite(uint64_t dest, const void* buf, size_t len, void* desc,
                               uint64_t remote_addr, uint64_t key, OpContextStorage* ctx) {
-  return static_cast<int>(fi_write(ep_, buf, len, desc, dest, remote_addr, key, ctx));
+  // FI_DELIVERY_COMPLETE: the completion means the bytes are in the target's memory (the
+  // default, transmit-complete, only means they left this buffer; tcp;ofi_rxm reports that
+  // before the target has them).
+  iovec iov{const_cast<void*>(buf), len};
+  fi_rma_iov rma{remote_addr, len, key};
+  fi_msg_rma msg{};
+  msg.msg_iov = &iov;
+  msg.desc = &desc;
+  msg.iov_count = 1;
+  msg.addr = dest;
+  msg.rma_iov = &rma;
+  msg.rma_iov_count = 1;
+  msg.context = ctx;
+  return static_cast<int>(fi_writemsg(ep_, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE));
 }
 
 int FabricEndpoint::PostRead(uint64_t dest, void* buf, size_t len, void* desc, uint64_t remote_addr,
