@@ -136,7 +136,13 @@ void RpcEndpoint::Impl::ProgressLoop() {
   auto last_activity = Now();
   auto last_scan = Now();
   int idle_sleep_us = 1;
+  progress_id_ = std::this_thread::get_id();
   while (!stopping_) {
+    while (!deferred_.empty()) {
+      std::vector<fabric::Completion> later;
+      later.swap(deferred_);
+      for (const auto& c : later) HandleCompletion(c);
+    }
     const auto now = Now();
     int timeout_ms = 0;
     const bool spinning = now - last_activity < kSpinAfterActivity;
@@ -248,7 +254,25 @@ Status RpcEndpoint::Impl::SendBytes(uint64_t dest, std::string_view bytes, uint6
     }
     deadline = Now();  // never wait for a buffer
   }
-  rpc::BufferSlot* slot = send_pool_->Acquire(deadline);
+  rpc::BufferSlot* slot = nullptr;
+  if (std::this_thread::get_id() == progress_id_) {
+    // Only this thread reaps send completions: waiting for a buffer here would deadlock.
+    // Reap them inline until a buffer frees up or the deadline passes.
+    while ((slot = send_pool_->Acquire(Now())) == nullptr && Now() < deadline && !stopping_) {
+      fabric::Completion batch[32];
+      const int n = fabric_->Poll(batch, 32, 0);
+      for (int i = 0; i < n; ++i) {
+        auto* op = reinterpret_cast<rpc::OpContext*>(batch[i].context);
+        if (op != nullptr && op->kind == rpc::OpContext::Kind::kSend) {
+          HandleCompletion(batch[i]);
+        } else {
+          deferred_.push_back(batch[i]);
+        }
+      }
+    }
+  } else {
+    slot = send_pool_->Acquire(deadline);
+  }
   if (slot == nullptr && unverified) {
     unverified_in_flight_--;
     return Status::ResourceExhausted("no send buffer free");

@@ -15,6 +15,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "net/fabric/fabric_endpoint.h"
 #include "net/rpc.h"
@@ -109,6 +110,10 @@ class RpcEndpoint::Impl {
   std::atomic<uint64_t> next_request_id_{1};
   AtomicStats stats_;
   std::atomic<int> unverified_in_flight_{0};
+  std::atomic<std::thread::id> progress_id_{};  // set by the progress thread itself
+  // Progress thread only: completions read while a send on that thread waited for a
+  // buffer (it reaps send completions inline and defers the rest to the loop).
+  std::vector<fabric::Completion> deferred_;
 
   std::shared_mutex handlers_mu_;
   std::unordered_map<uint16_t, RpcHandler> handlers_;  // guarded by handlers_mu_
