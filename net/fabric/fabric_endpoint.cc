@@ -143,7 +143,10 @@ int FabricEndpoint::PostWrite(uint64_t dest, const void* buf, size_t len, void* 
   msg.rma_iov = &rma;
   msg.rma_iov_count = 1;
   msg.context = ctx;
-  return static_cast<int>(fi_writemsg(ep_, &msg, FI_COMPLETION | FI_DELIVERY_COMPLETE));
+  // shm copies straight into the target (CMA), so its transmit completion already means
+  // delivered, while its delivery-complete path waits for the target's progress thread.
+  const uint64_t flags = provider_ == "shm" ? FI_COMPLETION : FI_COMPLETION | FI_DELIVERY_COMPLETE;
+  return static_cast<int>(fi_writemsg(ep_, &msg, flags));
 }
 
 int FabricEndpoint::PostRead(uint64_t dest, void* buf, size_t len, void* desc, uint64_t remote_addr,
