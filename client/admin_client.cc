@@ -9,6 +9,7 @@
 #include "control/etcd_client.h"
 #include "control/keys.h"
 #include "cvfs/admin.h"
+#include "net/fabric/address.h"
 
 namespace cvfs {
 namespace {
@@ -31,7 +32,13 @@ class EtcdAdminClient final : public AdminClient {
       return Status::NotFound("cluster '" + cluster_ +
                               "' does not exist: run `cvfs cluster create " + cluster_ + "`");
     }
-    return control::ClusterStatusToJson(info);
+    nlohmann::json status = control::ClusterStatusToJson(info);
+    // `endpoint` is the address as people read it ("10.1.4.21:41237"); `address` stays the
+    // opaque string a peer connects to.
+    for (auto& node : status["nodes"]) {
+      node["endpoint"] = net::fabric::DescribeAddress(node.value("address", ""));
+    }
+    return status;
   }
 
  private:

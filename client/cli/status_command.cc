@@ -36,11 +36,11 @@ void PrintHuman(const nlohmann::json& s) {
                 s.value("cluster", "").c_str());
     return;
   }
-  std::printf("\n%-8s %-12s %-15s %-12s %-30s %6s %10s\n", "NODE", "STATE", "FAILURE DOMAIN",
+  std::printf("\n%-8s %-12s %-15s %-12s %-34s %6s %10s\n", "NODE", "STATE", "FAILURE DOMAIN",
               "HOST", "FABRIC", "DRIVES", "CAPACITY");
   for (const auto& n : nodes) {
     const std::string fabric = n.value("provider", "") + " " + n.value("endpoint", "");
-    std::printf("%-8s %-12s %-15s %-12s %-30s %6zu %10s\n", n.value("id", "").c_str(),
+    std::printf("%-6s %-11s %-14s %-10s %-26s %6zu %10s\n", n.value("id", "").c_str(),
                 n.value("state", "").c_str(), n.value("failure_domain", "").c_str(),
                 n.value("host", "").c_str(), fabric.c_str(),
                 n.value("drives", nlohmann::json::array()).size(),
@@ -51,14 +51,17 @@ void PrintHuman(const nlohmann::json& s) {
 }  // namespace
 
 void RegisterStatusCommand(CLI::App& app, GlobalOptions& global, int* rc) {
-  CLI::App* cmd = app.add_subcommand("status", "show nodes, failure domains, manager and map epoch");
+  CLI::App* cmd =
+      app.add_subcommand("status", "show nodes, failure domains, manager and map epoch");
   auto json = std::make_shared<bool>(false);
   auto wait_up = std::make_shared<int>(0);
   auto timeout_s = std::make_shared<int>(60);
   cmd->add_flag("--json", *json, "machine-readable output (stable interface, docs/admin/cli.md)");
-  cmd->add_option("--wait-up", *wait_up, "wait until at least N nodes are up and a manager is elected")
+  cmd->add_option("--wait-up", *wait_up,
+                  "wait until at least N nodes are up and a manager is elected")
       ->check(CLI::Range(1, 100000));
-  cmd->add_option("--timeout", *timeout_s, "seconds to wait with --wait-up")->check(CLI::Range(1, 86400));
+  cmd->add_option("--timeout", *timeout_s, "seconds to wait with --wait-up")
+      ->check(CLI::Range(1, 86400));
   cmd->callback([&global, rc, json, wait_up, timeout_s] {
     InitCommandLogging(global);
     if (global.cluster.empty()) {
@@ -77,8 +80,7 @@ void RegisterStatusCommand(CLI::App& app, GlobalOptions& global, int* rc) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(*timeout_s);
     Result<nlohmann::json> status = (*admin)->ClusterStatus();
     while (*wait_up > 0) {
-      if (status.ok() && CountUp(*status) >= *wait_up &&
-          !status->value("manager", "").empty()) {
+      if (status.ok() && CountUp(*status) >= *wait_up && !status->value("manager", "").empty()) {
         break;
       }
       if (std::chrono::steady_clock::now() >= deadline) {

@@ -1,5 +1,12 @@
 #include "net/fabric/address.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cctype>
+#include <cstring>
+
 namespace cvfs::net::fabric {
 
 namespace {
@@ -46,6 +53,37 @@ Result<std::string> ParseAddress(std::string_view text, std::string_view expecte
     raw += static_cast<char>(hi << 4 | lo);
   }
   return raw;
+}
+
+std::string DescribeAddress(std::string_view text) {
+  const size_t sep = text.find("://");
+  if (sep == std::string_view::npos) return std::string(text);
+  auto raw = ParseAddress(text, text.substr(0, sep));
+  if (!raw.ok()) return std::string(text);
+  const std::string& name = *raw;
+  char host[INET6_ADDRSTRLEN] = {0};
+  if (name.size() >= sizeof(sockaddr_in)) {
+    sockaddr_storage storage{};
+    std::memcpy(&storage, name.data(), std::min(name.size(), sizeof(storage)));
+    if (storage.ss_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(&storage);
+      if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host)) != nullptr) {
+        return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+      }
+    } else if (storage.ss_family == AF_INET6 && name.size() >= sizeof(sockaddr_in6)) {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+      if (inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host)) != nullptr) {
+        return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+      }
+    }
+  }
+  std::string printable;
+  for (char c : name) {
+    if (c == '\0') break;
+    if (!std::isprint(static_cast<unsigned char>(c))) return std::string(text);
+    printable += c;
+  }
+  return printable.empty() ? std::string(text) : printable;
 }
 
 }  // namespace cvfs::net::fabric

@@ -17,4 +17,8 @@ std::string FormatAddress(std::string_view provider, std::string_view raw_name);
 // than any provider's address (256 bytes).
 Result<std::string> ParseAddress(std::string_view text, std::string_view expected_provider);
 
+// A short form for people: "127.0.0.1:41237" or "[fe80::1]:41237" for IP-based names,
+// the name itself when it is printable text (shm), else the address unchanged. Never fails.
+std::string DescribeAddress(std::string_view text);
+
 }  // namespace cvfs::net::fabric
