@@ -36,7 +36,7 @@ void PrintHuman(const nlohmann::json& s) {
                 s.value("cluster", "").c_str());
     return;
   }
-  std::printf("\n%-8s %-12s %-15s %-12s %-34s %6s %10s\n", "NODE", "STATE", "FAILURE DOMAIN",
+  std::printf("\n%-6s %-11s %-14s %-10s %-26s %6s %10s\n", "NODE", "STATE", "FAILURE DOMAIN",
               "HOST", "FABRIC", "DRIVES", "CAPACITY");
   for (const auto& n : nodes) {
     const std::string fabric = n.value("provider", "") + " " + n.value("endpoint", "");
