@@ -8,6 +8,7 @@
 #include "control/etcd_client.h"
 #include "control/keys.h"
 #include "core/daemon_config.h"
+#include "core/host_name.h"
 #include "cvfs/admin.h"
 #include "net/probe.h"
 
@@ -24,17 +25,10 @@ nlohmann::json Check(const std::string& name, const std::string& severity,
           {"detail", detail}};
 }
 
-std::string HostName() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
-  std::string name(buf);
-  const auto dot = name.find('.');
-  return dot == std::string::npos ? name : name.substr(0, dot);
-}
-
 nlohmann::json CheckRdma(nlohmann::json* out) {
   auto devices = net::ListRdmaDevices();
-  if (!devices.ok()) return Check("rdma", "warning", "libibverbs failed", devices.status().ToString());
+  if (!devices.ok())
+    return Check("rdma", "warning", "libibverbs failed", devices.status().ToString());
   nlohmann::json list = nlohmann::json::array();
   int active = 0;
   for (const auto& dev : *devices) {
@@ -65,7 +59,8 @@ nlohmann::json CheckFabric(const std::string& required, nlohmann::json* out) {
   bool required_works = false;
   std::string required_detail;
   for (const auto& probe : net::ProbeProviders()) {
-    list.push_back({{"provider", probe.provider}, {"works", probe.works}, {"detail", probe.detail}});
+    list.push_back(
+        {{"provider", probe.provider}, {"works", probe.works}, {"detail", probe.detail}});
     if (!summary.empty()) summary += ", ";
     summary += probe.provider + (probe.works ? " works" : " unavailable");
     if (probe.provider == required) {
@@ -84,7 +79,8 @@ nlohmann::json CheckFabric(const std::string& required, nlohmann::json* out) {
 nlohmann::json CheckMunge(const std::string& socket) {
   const auto probe = net::ProbeMunge(socket);
   const std::string where = socket.empty() ? "default socket" : socket;
-  if (!probe.works) return Check("munge", "error", "munged does not answer at " + where, probe.detail);
+  if (!probe.works)
+    return Check("munge", "error", "munged does not answer at " + where, probe.detail);
   return Check("munge", "ok",
                "munged answers at " + where + " (uid " + std::to_string(probe.uid) + ", gid " +
                    std::to_string(probe.gid) + ")");
@@ -100,7 +96,8 @@ void CheckControlPlane(const DoctorOptions& options, const DaemonConfig* config,
   }
   auto etcd = control::EtcdClient::Create(etcd_options);
   if (!etcd.ok()) {
-    checks->push_back(Check("etcd", "error", "cannot use etcd endpoints", etcd.status().ToString()));
+    checks->push_back(
+        Check("etcd", "error", "cannot use etcd endpoints", etcd.status().ToString()));
     return;
   }
   std::string endpoints;
@@ -108,8 +105,8 @@ void CheckControlPlane(const DoctorOptions& options, const DaemonConfig* config,
   if (options.cluster.empty()) {
     auto probe = (*etcd)->Get("/cvfs/");
     if (!probe.ok()) {
-      checks->push_back(Check("etcd", "error", "etcd unreachable at " + endpoints,
-                              probe.status().ToString()));
+      checks->push_back(
+          Check("etcd", "error", "etcd unreachable at " + endpoints, probe.status().ToString()));
     } else {
       checks->push_back(Check("etcd", "ok", "etcd answers at " + endpoints,
                               "no cluster named: cluster checks skipped"));
@@ -123,8 +120,8 @@ void CheckControlPlane(const DoctorOptions& options, const DaemonConfig* config,
   control::KeyLayout keys(options.cluster);
   auto cluster = (*etcd)->Get(keys.Config());
   if (!cluster.ok()) {
-    checks->push_back(Check("etcd", "error", "etcd unreachable at " + endpoints,
-                            cluster.status().ToString()));
+    checks->push_back(
+        Check("etcd", "error", "etcd unreachable at " + endpoints, cluster.status().ToString()));
     return;
   }
   if (cluster->kvs.empty()) {
@@ -132,8 +129,8 @@ void CheckControlPlane(const DoctorOptions& options, const DaemonConfig* config,
                             "create it with: cvfs cluster create " + options.cluster));
     return;
   }
-  checks->push_back(Check("etcd", "ok", "etcd answers at " + endpoints + "; cluster " +
-                                            options.cluster + " exists"));
+  checks->push_back(Check(
+      "etcd", "ok", "etcd answers at " + endpoints + "; cluster " + options.cluster + " exists"));
   if (config == nullptr) return;
   auto reg = (*etcd)->Get(keys.Node(NodeId(node)));
   if (!reg.ok()) {
@@ -143,7 +140,8 @@ void CheckControlPlane(const DoctorOptions& options, const DaemonConfig* config,
     checks->push_back(Check("cvfsd", "error", "cvfsd of node " + node + " is not registered",
                             "it is not running, or cannot reach etcd; see its log"));
   } else {
-    checks->push_back(Check("cvfsd", "ok", "cvfsd of node " + node + " is registered (lease alive)"));
+    checks->push_back(
+        Check("cvfsd", "ok", "cvfsd of node " + node + " is registered (lease alive)"));
   }
 }
 
@@ -162,7 +160,7 @@ nlohmann::json CheckDrives(const DaemonConfig& config) {
       problems += drive + ": not writable; ";
       continue;
     }
-    struct statvfs sv{};
+    struct statvfs sv {};
     if (statvfs(drive.c_str(), &sv) != 0) {
       problems += drive + ": statvfs failed; ";
       continue;
@@ -186,15 +184,15 @@ nlohmann::json RunDoctor(const DoctorOptions& options) {
   nlohmann::json report;
   nlohmann::json checks = nlohmann::json::array();
   DaemonConfig config;
-  config.node_id = HostName();
+  config.node_id = ShortHostName();
   bool have_config = false;
   if (!options.config_path.empty()) {
     std::vector<std::string> warnings;
     Status st = LoadDaemonConfigFile(options.config_path, &config, &warnings);
     if (st.ok()) st = config.Validate();
     if (!st.ok()) {
-      checks.push_back(Check("config", "error", "cvfsd config " + options.config_path + " is invalid",
-                             st.ToString()));
+      checks.push_back(Check("config", "error",
+                             "cvfsd config " + options.config_path + " is invalid", st.ToString()));
     } else {
       have_config = true;
       std::string detail;
@@ -209,11 +207,13 @@ nlohmann::json RunDoctor(const DoctorOptions& options) {
     checks.push_back(Check("role", "info", "client-only node: no cvfsd configured here"));
   }
   checks.push_back(CheckRdma(&report));
-  const std::string provider =
-      !options.provider.empty() ? options.provider : (have_config ? config.provider : "tcp;ofi_rxm");
+  const std::string provider = !options.provider.empty()
+                                   ? options.provider
+                                   : (have_config ? config.provider : "tcp;ofi_rxm");
   checks.push_back(CheckFabric(provider, &report));
-  const std::string munge_socket =
-      !options.munge_socket.empty() ? options.munge_socket : (have_config ? config.munge_socket : "");
+  const std::string munge_socket = !options.munge_socket.empty()
+                                       ? options.munge_socket
+                                       : (have_config ? config.munge_socket : "");
   checks.push_back(CheckMunge(munge_socket));
   if (!options.etcd_endpoints.empty()) {
     DoctorOptions effective = options;

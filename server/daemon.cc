@@ -4,20 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/host_name.h"
 #include "core/logging.h"
 #include "net/wire/methods.h"
 
 namespace cvfs::server {
-
-namespace {
-
-std::string HostName() {
-  char name[256] = {0};
-  if (::gethostname(name, sizeof(name) - 1) != 0) return "unknown";
-  return name;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<Daemon>> Daemon::Start(const DaemonConfig& config) {
   std::unique_ptr<Daemon> daemon(new Daemon(config));
@@ -89,7 +80,7 @@ NodeRecord Daemon::BuildRecord() const {
   NodeRecord record;
   record.id = NodeId(config_.node_id);
   record.failure_domain = config_.failure_domain;
-  record.host = HostName();
+  record.host = ShortHostName();
   record.fabric_provider = endpoint_->provider();
   record.fabric_address = endpoint_->address();
   record.drives = drives_->Snapshot();

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "core/daemon_config.h"
+#include "core/host_name.h"
 #include "core/logging.h"
 #include "server/daemon.h"
 
@@ -19,14 +20,6 @@ constexpr int kExitOk = 0;
 constexpr int kExitConfig = 2;
 constexpr int kExitUnavailable = 3;
 constexpr int kExitInternal = 10;
-
-std::string HostName() {
-  char buf[256] = {0};
-  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
-  std::string name(buf);
-  const auto dot = name.find('.');
-  return dot == std::string::npos ? name : name.substr(0, dot);
-}
 
 }  // namespace
 
@@ -67,7 +60,7 @@ int main(int argc, char** argv) {
 
   // File first, then every flag given on the command line.
   DaemonConfig config;
-  config.node_id = HostName();
+  config.node_id = cvfs::ShortHostName();
   std::vector<std::string> warnings;
   if (!config_path.empty()) {
     cvfs::Status st = cvfs::LoadDaemonConfigFile(config_path, &config, &warnings);

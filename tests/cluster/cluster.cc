@@ -179,6 +179,17 @@ Result<nlohmann::json> TestCluster::WaitForStatus(
   }
 }
 
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int IndexOfNode(const TestCluster& cluster, const std::string& id) {
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (cluster.node_id(i) == id) return i;
+  }
+  return -1;
+}
+
 std::string TestCluster::NodeState(const nlohmann::json& status, const std::string& id) {
   for (const auto& n : status.value("nodes", nlohmann::json::array())) {
     if (n.value("id", "") == id) return n.value("state", "");

@@ -96,6 +96,11 @@ class TestCluster {
   std::vector<Node> nodes_;
 };
 
+// Seconds elapsed since `t0` (steady clock), for the figures tests print.
+double SecondsSince(std::chrono::steady_clock::time_point t0);
+// Index of the node with id `id` in `cluster`, or -1.
+int IndexOfNode(const TestCluster& cluster, const std::string& id);
+
 // Path of a built program ("cvfsd", "cvfs").
 std::string BinPath(const std::string& name);
 

@@ -13,18 +13,6 @@ namespace cvfs::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-int IndexOf(const TestCluster& c, const std::string& id) {
-  for (int i = 0; i < c.size(); ++i) {
-    if (c.node_id(i) == id) return i;
-  }
-  return -1;
-}
 
 TEST_CASE("manager failover and down detection with kill -9") {
   constexpr int kLeaseTtlS = 2;
@@ -39,13 +27,13 @@ TEST_CASE("manager failover and down detection with kill -9") {
   REQUIRE(status.ok());
   const std::string manager = (*status)["manager"];
   const uint64_t epoch0 = (*status)["epoch"];
-  const int manager_index = IndexOf(cluster, manager);
+  const int manager_index = IndexOfNode(cluster, manager);
   INFO(status->dump(2));
   REQUIRE(manager_index >= 0);
   CHECK((*status)["nodes"].size() == 4);
 
   // kill -9 the manager.
-  auto t0 = Clock::now();
+  auto t0 = std::chrono::steady_clock::now();
   cluster.KillNode(manager_index);
   auto after = cluster.WaitForStatus(
       [&](const nlohmann::json& s) {
@@ -71,7 +59,7 @@ TEST_CASE("manager failover and down detection with kill -9") {
   }
   REQUIRE(victim >= 0);
   const std::string victim_id = cluster.node_id(victim);
-  t0 = Clock::now();
+  t0 = std::chrono::steady_clock::now();
   cluster.KillNode(victim);
   auto down = cluster.WaitForStatus(
       [&](const nlohmann::json& s) { return TestCluster::NodeState(s, victim_id) == "down"; },
@@ -93,7 +81,7 @@ TEST_CASE("manager failover and down detection with kill -9") {
   REQUIRE(up.ok());
 
   // A clean stop revokes the lease: down without waiting for the TTL.
-  t0 = Clock::now();
+  t0 = std::chrono::steady_clock::now();
   cluster.StopNode(victim);
   auto stopped = cluster.WaitForStatus(
       [&](const nlohmann::json& s) { return TestCluster::NodeState(s, victim_id) == "down"; },

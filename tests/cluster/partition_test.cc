@@ -13,18 +13,6 @@ namespace cvfs::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using SteadyClock = std::chrono::steady_clock;
-
-double SecondsSince(SteadyClock::time_point t0) {
-  return std::chrono::duration<double>(SteadyClock::now() - t0).count();
-}
-
-int IndexOf(const TestCluster& c, const std::string& id) {
-  for (int i = 0; i < c.size(); ++i) {
-    if (c.node_id(i) == id) return i;
-  }
-  return -1;
-}
 
 TEST_CASE("partitioned node goes down and rejoins; partitioned manager is replaced") {
   constexpr int kLeaseTtlS = 2;
@@ -38,14 +26,14 @@ TEST_CASE("partitioned node goes down and rejoins; partitioned manager is replac
   auto status = cluster.StatusJson();
   REQUIRE(status.ok());
   const std::string manager = (*status)["manager"];
-  const int manager_index = IndexOf(cluster, manager);
+  const int manager_index = IndexOfNode(cluster, manager);
   REQUIRE(manager_index >= 0);
   const int victim = (manager_index + 1) % cluster.size();
   const std::string victim_id = cluster.node_id(victim);
   INFO(cluster.DumpLogs());
 
   // A plain node cut off: down within the lease TTL (plus the manager's reaction).
-  auto t0 = SteadyClock::now();
+  auto t0 = std::chrono::steady_clock::now();
   REQUIRE(cluster.PartitionNode(victim).ok());
   auto down = cluster.WaitForStatus(
       [&](const nlohmann::json& s) { return TestCluster::NodeState(s, victim_id) == "down"; },
@@ -59,7 +47,7 @@ TEST_CASE("partitioned node goes down and rejoins; partitioned manager is replac
 
   // Healed: it notices its lease is gone, registers again and is up in a newer epoch.
   const uint64_t epoch_down = (*down)["epoch"];
-  t0 = SteadyClock::now();
+  t0 = std::chrono::steady_clock::now();
   REQUIRE(cluster.HealNode(victim).ok());
   auto back = cluster.WaitForStatus(
       [&](const nlohmann::json& s) {
@@ -72,7 +60,7 @@ TEST_CASE("partitioned node goes down and rejoins; partitioned manager is replac
 
   // The manager cut off: another node takes over with a newer epoch.
   const uint64_t epoch_before = (*back)["epoch"];
-  t0 = SteadyClock::now();
+  t0 = std::chrono::steady_clock::now();
   REQUIRE(cluster.PartitionNode(manager_index).ok());
   auto failover = cluster.WaitForStatus(
       [&](const nlohmann::json& s) {
