@@ -119,7 +119,11 @@ int main(int argc, char** argv) {
     if (code == cvfs::ErrorCode::kUnavailable || code == cvfs::ErrorCode::kNotFound) {
       return kExitUnavailable;
     }
-    if (code == cvfs::ErrorCode::kConfigError || code == cvfs::ErrorCode::kInvalidArgument) {
+    // Restarting will not help with these: the configuration (or another daemon holding
+    // this node's identity, state directory or drives) must change first.
+    if (code == cvfs::ErrorCode::kConfigError || code == cvfs::ErrorCode::kInvalidArgument ||
+        code == cvfs::ErrorCode::kConflict || code == cvfs::ErrorCode::kAlreadyExists ||
+        code == cvfs::ErrorCode::kNotSupported) {
       return kExitConfig;
     }
     return kExitInternal;
