@@ -7,8 +7,11 @@
 //    reply when the sender can be named, are counted in RpcStats, and never stop service.
 //  - Every call has a deadline; a call to a dead or silent peer ends by its deadline
 //    (kDeadlineExceeded) or earlier (kUnavailable), never hangs.
-//  - One progress thread per endpoint reads the completion queue; handlers and async
-//    completions run on a fixed pool of `handler_threads` workers.
+//  - One progress thread per endpoint reads the completion queue; a synchronous Call,
+//    Connect or RMA drives progress on its own thread for a short bounded spin instead
+//    (no thread hand-off on the reply path). Handlers run on a fixed pool of
+//    `handler_threads` workers unless registered HandlerMode::kInline; async completions
+//    always run on the workers.
 //  - Payloads larger than `max_message_bytes` are refused (kInvalidArgument): bulk data goes
 //    by RMA against a MemoryRegion whose RemoteRegion travels inside a payload.
 // Thread-safety: every method is safe from any thread once Create returned, except that
@@ -65,6 +68,17 @@ struct RpcContext {
 
 // Returns the reply payload, or a Status whose code and message travel to the caller.
 using RpcHandler = std::function<Result<std::string>(const RpcContext&, std::string_view)>;
+
+// Where a handler runs.
+enum class HandlerMode {
+  // On the `handler_threads` pool: may block (disk, locks, nested Calls).
+  kWorker,
+  // On the thread that read the request from the completion queue (the progress thread or
+  // a caller driving progress), saving a thread hand-off (tens of microseconds on a busy
+  // 2-core box). Contract: the handler is cheap (a few microseconds), never blocks, never
+  // makes a synchronous Call/Connect/Rma on this endpoint, and is thread-safe.
+  kInline,
+};
 
 // A window of a peer's registered memory, as sent inside a payload.
 struct RemoteRegion {
@@ -130,10 +144,11 @@ class RpcEndpoint {
   const std::string& provider() const;
   const RpcOptions& options() const;
 
-  // Registers (or replaces) the handler for `method`. kPing is built in.
-  void RegisterHandler(uint16_t method, RpcHandler handler);
-  void RegisterHandler(Method method, RpcHandler handler) {
-    RegisterHandler(MethodId(method), std::move(handler));
+  // Registers (or replaces) the handler for `method`. kPing is built in (inline).
+  void RegisterHandler(uint16_t method, RpcHandler handler,
+                       HandlerMode mode = HandlerMode::kWorker);
+  void RegisterHandler(Method method, RpcHandler handler, HandlerMode mode = HandlerMode::kWorker) {
+    RegisterHandler(MethodId(method), std::move(handler), mode);
   }
 
   // Resolves `address`, performs the Hello (MUNGE credential bound to both addresses) and

@@ -1,4 +1,6 @@
 // The calling side: Connect (Hello), Call, CallAsync.
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -20,29 +22,43 @@ uint32_t BudgetMs(Duration d) {
   return ms > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(ms);
 }
 
-// A blocked caller waiting for its one result.
+// A caller waiting for its one result. `ready` lets a driving caller poll without the lock.
 struct Waiter {
   std::mutex mu;
   std::condition_variable cv;
   std::optional<Result<std::string>> result;  // guarded by mu
+  std::atomic<bool> ready{false};             // set (under mu) once result holds a value
 
   void Set(Result<std::string> r) {
     {
       std::lock_guard<std::mutex> lock(mu);
       result.emplace(std::move(r));
+      ready.store(true, std::memory_order_release);
     }
     cv.notify_all();
   }
 };
 
-// The progress thread normally completes the call at its deadline; this bound holds even
-// if the provider stalls that thread: the waiter gives up shortly after the deadline and
-// the completion, when it finally comes, lands in a waiter nobody reads.
-Result<std::string> WaitForResult(Waiter& waiter, TimePoint deadline) {
+std::chrono::steady_clock::time_point SteadyFromTimePoint(TimePoint t) {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(t.time_since_epoch()));
+}
+
+// First drives progress on this thread for up to kCallerSpin (a reply usually arrives
+// within it, and then no other thread is involved), then blocks. The progress thread
+// normally completes the call at its deadline; this bound holds even if the provider
+// stalls that thread: the waiter gives up shortly after the deadline and the completion,
+// when it finally comes, lands in a waiter nobody reads.
+Result<std::string> WaitForResult(RpcEndpoint::Impl& impl, Waiter& waiter, TimePoint deadline) {
   constexpr auto kGrace = std::chrono::milliseconds(200);
-  const auto until = std::chrono::steady_clock::time_point(
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          (deadline + kGrace).time_since_epoch()));
+  const auto spin_until =
+      std::min(std::chrono::steady_clock::now() + RpcEndpoint::Impl::kCallerSpin,
+               SteadyFromTimePoint(deadline));
+  if (impl.DriveUntil([&] { return waiter.ready.load(std::memory_order_acquire); }, spin_until)) {
+    std::lock_guard<std::mutex> lock(waiter.mu);
+    return std::move(*waiter.result);
+  }
+  const auto until = SteadyFromTimePoint(deadline + kGrace);
   std::unique_lock<std::mutex> lock(waiter.mu);
   if (!waiter.cv.wait_until(lock, until, [&] { return waiter.result.has_value(); })) {
     return Status::DeadlineExceeded("no reply within the deadline (progress stalled)");
@@ -96,7 +112,7 @@ Result<std::string> RpcEndpoint::Impl::Call(PeerId peer, uint16_t method, std::s
   const TimePoint until = Now() + deadline;
   StartCall(peer, std::move(env), until, /*inline_done=*/true,
             [waiter](Result<std::string> r) { waiter->Set(std::move(r)); });
-  return WaitForResult(*waiter, until);
+  return WaitForResult(*this, *waiter, until);
 }
 
 Result<PeerId> RpcEndpoint::Impl::Connect(std::string_view address, Duration deadline) {
@@ -117,7 +133,7 @@ Result<PeerId> RpcEndpoint::Impl::Connect(std::string_view address, Duration dea
   auto waiter = std::make_shared<Waiter>();
   StartCall(peer, std::move(env), until, /*inline_done=*/true,
             [waiter](Result<std::string> r) { waiter->Set(std::move(r)); });
-  const Result<std::string> r = WaitForResult(*waiter, until);
+  const Result<std::string> r = WaitForResult(*this, *waiter, until);
   if (!r.ok()) {
     if (r.status().code() == ErrorCode::kDeadlineExceeded) {
       return Status::Unavailable("peer did not answer the hello within the deadline");

@@ -138,15 +138,20 @@ void RpcEndpoint::Impl::OnMessage(std::string message, uint64_t source) {
               unverified);
     return;
   }
+  std::shared_ptr<const HandlerEntry> entry;
   {
     std::shared_lock lock(handlers_mu_);
-    if (handlers_.find(env.method) == handlers_.end()) {
-      stats_.unknown_method++;
-      lock.unlock();
-      SendError(peer, env, wire::EnvelopeKind::kError,
-                Status::NotFound("unknown method " + std::to_string(env.method)), unverified);
-      return;
-    }
+    if (auto it = handlers_.find(env.method); it != handlers_.end()) entry = it->second;
+  }
+  if (!entry) {
+    stats_.unknown_method++;
+    SendError(peer, env, wire::EnvelopeKind::kError,
+              Status::NotFound("unknown method " + std::to_string(env.method)), unverified);
+    return;
+  }
+  if (entry->mode == HandlerMode::kInline) {
+    HandleRequest(std::move(env), peer, std::move(session), *entry);
+    return;
   }
   const wire::EnvelopeFields header_copy = [&env] {
     wire::EnvelopeFields h;
@@ -154,17 +159,18 @@ void RpcEndpoint::Impl::OnMessage(std::string message, uint64_t source) {
     h.method = env.method;
     return h;
   }();
-  if (!workers_->TrySubmit([this, env = std::move(env), peer, session]() mutable {
-        HandleRequest(std::move(env), peer, std::move(session));
-      })) {
+  if (!workers_->TrySubmit(
+          [this, env = std::move(env), peer, session, entry = std::move(entry)]() mutable {
+            HandleRequest(std::move(env), peer, std::move(session), *entry);
+          })) {
     stats_.overload_rejections++;
     SendError(peer, header_copy, wire::EnvelopeKind::kError,
               Status::ResourceExhausted("request queue full"), unverified);
   }
 }
 
-void RpcEndpoint::Impl::HandleRequest(wire::EnvelopeFields env, uint64_t peer,
-                                      PeerSession session) {
+void RpcEndpoint::Impl::HandleRequest(wire::EnvelopeFields env, uint64_t peer, PeerSession session,
+                                      const HandlerEntry& handler) {
   RpcContext ctx;
   ctx.peer = peer;
   ctx.peer_name = std::move(session.name);
@@ -178,14 +184,8 @@ void RpcEndpoint::Impl::HandleRequest(wire::EnvelopeFields env, uint64_t peer,
           : std::chrono::duration_cast<std::chrono::milliseconds>(options_.default_deadline);
   ctx.deadline = Now() + budget;
   // The budget was measured when the request was sent; time queued here counts against it.
-  RpcHandler handler;
-  {
-    std::shared_lock lock(handlers_mu_);
-    auto it = handlers_.find(env.method);
-    if (it != handlers_.end()) handler = it->second;
-  }
-  Result<std::string> result =
-      handler ? handler(ctx, env.payload) : Result<std::string>(Status::NotFound("unknown method"));
+  Result<std::string> result = handler.fn ? handler.fn(ctx, env.payload)
+                                          : Result<std::string>(Status::NotFound("unknown method"));
   stats_.requests_served++;
   wire::EnvelopeFields reply;
   reply.kind = wire::EnvelopeKind::kReply;

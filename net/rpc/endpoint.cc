@@ -21,6 +21,17 @@ constexpr auto kSpinAfterActivity = std::chrono::microseconds(1000);
 constexpr int kMaxWaitMs = 10;
 constexpr auto kExpiryScanInterval = std::chrono::milliseconds(1);
 
+// Depth of HandleCompletion on this thread. A send made while handling a completion must
+// not wait for a free buffer: that thread may be the only one reaping send completions.
+thread_local int tl_completion_depth = 0;
+
+struct InCompletionScope {
+  InCompletionScope() { ++tl_completion_depth; }
+  ~InCompletionScope() { --tl_completion_depth; }
+  InCompletionScope(const InCompletionScope&) = delete;
+  InCompletionScope& operator=(const InCompletionScope&) = delete;
+};
+
 }  // namespace
 
 RpcEndpoint::RpcEndpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -37,9 +48,10 @@ const std::string& RpcEndpoint::address() const { return impl_->address_; }
 const std::string& RpcEndpoint::provider() const { return impl_->options_.provider; }
 const RpcOptions& RpcEndpoint::options() const { return impl_->options_; }
 
-void RpcEndpoint::RegisterHandler(uint16_t method, RpcHandler handler) {
+void RpcEndpoint::RegisterHandler(uint16_t method, RpcHandler handler, HandlerMode mode) {
+  auto entry = std::make_shared<const HandlerEntry>(HandlerEntry{std::move(handler), mode});
   std::unique_lock lock(impl_->handlers_mu_);
-  impl_->handlers_[method] = std::move(handler);
+  impl_->handlers_[method] = std::move(entry);
 }
 
 void RpcEndpoint::Shutdown() { impl_->Shutdown(); }
@@ -92,9 +104,9 @@ Status RpcEndpoint::Impl::Init(RpcOptions options) {
     int rc = fabric_->PostRecv(slot->data, slot->capacity, slot->desc, &slot->storage);
     if (rc != 0) return Status::Unavailable(std::string("fi_recv: ") + fi_strerror(-rc));
   }
-  handlers_[MethodId(Method::kPing)] = [](const RpcContext&, std::string_view p) {
-    return Result<std::string>(std::string(p));
-  };
+  handlers_[MethodId(Method::kPing)] = std::make_shared<const HandlerEntry>(HandlerEntry{
+      [](const RpcContext&, std::string_view p) { return Result<std::string>(std::string(p)); },
+      HandlerMode::kInline});
   workers_ =
       std::make_unique<rpc::WorkerPool>(options_.handler_threads, options_.max_queued_requests);
   progress_ = std::thread([this] { ProgressLoop(); });
@@ -106,8 +118,14 @@ Status RpcEndpoint::Impl::Init(RpcOptions options) {
 void RpcEndpoint::Impl::Shutdown() {
   std::call_once(shutdown_once_, [this] {
     stopping_ = true;
+    {
+      std::lock_guard<std::mutex> lock(park_mu_);
+      park_cv_.notify_all();
+    }
     if (fabric_) fabric_->Wake();
     if (progress_.joinable()) progress_.join();
+    // Drivers see stopping_ and leave within one poll; none may touch the fabric after this.
+    while (drivers_.load() > 0) std::this_thread::yield();
     if (send_pool_) send_pool_->Close();
     if (workers_) workers_->Stop();
     for (PendingCall& call : pending_.TakeAll()) {
@@ -131,35 +149,65 @@ void RpcEndpoint::Impl::Shutdown() {
   });
 }
 
+void RpcEndpoint::Impl::WakeProgressThread() {
+  if (parked_.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(park_mu_);
+    park_cv_.notify_one();
+  }
+}
+
+int RpcEndpoint::Impl::PollOnce() {
+  int handled = 0;
+  if (have_deferred_.load(std::memory_order_acquire)) {
+    std::vector<fabric::Completion> later;
+    {
+      std::lock_guard<std::mutex> lock(deferred_mu_);
+      later.swap(deferred_);
+      have_deferred_ = false;
+    }
+    for (const auto& c : later) HandleCompletion(c);
+    handled += static_cast<int>(later.size());
+  }
+  fabric::Completion batch[32];
+  const int n = fabric_->Poll(batch, 32, 0);
+  for (int i = 0; i < n; ++i) HandleCompletion(batch[i]);
+  return handled + n;
+}
+
 void RpcEndpoint::Impl::ProgressLoop() {
   fabric::Completion batch[32];
   auto last_activity = Now();
   auto last_scan = Now();
   int idle_sleep_us = 1;
-  progress_id_ = std::this_thread::get_id();
   while (!stopping_) {
-    while (!deferred_.empty()) {
-      std::vector<fabric::Completion> later;
-      later.swap(deferred_);
-      for (const auto& c : later) HandleCompletion(c);
+    if (drivers_.load(std::memory_order_acquire) > 0) {
+      // A caller is polling the queue itself: stay off the CPU until it leaves.
+      std::unique_lock<std::mutex> lock(park_mu_);
+      parked_ = true;
+      park_cv_.wait_for(lock, kParkInterval, [this] { return stopping_ || drivers_.load() == 0; });
+      parked_ = false;
+    } else {
+      const auto now = Now();
+      int timeout_ms = 0;
+      const bool spinning = now - last_activity < kSpinAfterActivity;
+      const bool block = !spinning && options_.progress_poll_us == 0 && fabric_->can_wait();
+      if (block) timeout_ms = kMaxWaitMs;
+      int n = 0;
+      if (have_deferred_.load(std::memory_order_acquire)) n += PollOnce();
+      const int got = fabric_->Poll(batch, 32, timeout_ms);
+      for (int i = 0; i < got; ++i) HandleCompletion(batch[i]);
+      n += got;
+      if (n > 0) {
+        last_activity = Now();
+        idle_sleep_us = 1;
+      } else if (!spinning && !block) {
+        // Polling mode (or a provider without a wait object): back off up to the limit.
+        const int limit = options_.progress_poll_us > 0 ? options_.progress_poll_us : 2000;
+        std::this_thread::sleep_for(std::chrono::microseconds(idle_sleep_us));
+        idle_sleep_us = std::min(limit, idle_sleep_us * 2);
+      }
     }
-    const auto now = Now();
-    int timeout_ms = 0;
-    const bool spinning = now - last_activity < kSpinAfterActivity;
-    const bool block = !spinning && options_.progress_poll_us == 0 && fabric_->can_wait();
-    if (block) timeout_ms = kMaxWaitMs;
-    int n = fabric_->Poll(batch, 32, timeout_ms);
-    for (int i = 0; i < n; ++i) HandleCompletion(batch[i]);
     const auto after = Now();
-    if (n > 0) {
-      last_activity = after;
-      idle_sleep_us = 1;
-    } else if (!spinning && !block) {
-      // Polling mode (or a provider without a wait object): back off up to the limit.
-      const int limit = options_.progress_poll_us > 0 ? options_.progress_poll_us : 2000;
-      std::this_thread::sleep_for(std::chrono::microseconds(idle_sleep_us));
-      idle_sleep_us = std::min(limit, idle_sleep_us * 2);
-    }
     if (after - last_scan >= kExpiryScanInterval) {
       last_scan = after;
       for (PendingCall& call : pending_.TakeExpired(after)) {
@@ -173,6 +221,7 @@ void RpcEndpoint::Impl::ProgressLoop() {
 void RpcEndpoint::Impl::HandleCompletion(const fabric::Completion& c) {
   auto* op = reinterpret_cast<rpc::OpContext*>(c.context);
   if (op == nullptr) return;
+  InCompletionScope scope;
   switch (op->kind) {
     case rpc::OpContext::Kind::kRecv: {
       auto* slot = static_cast<rpc::BufferSlot*>(op);
@@ -220,6 +269,7 @@ void RpcEndpoint::Impl::HandleCompletion(const fabric::Completion& c) {
         if (c.error != 0 && rma->batch->error.ok()) {
           rma->batch->error =
               Status::Unavailable(std::string("rma failed: ") + fi_strerror(c.error));
+          rma->batch->failed = true;
         }
         rma->batch->outstanding--;
       }
@@ -255,9 +305,9 @@ Status RpcEndpoint::Impl::SendBytes(uint64_t dest, std::string_view bytes, uint6
     deadline = Now();  // never wait for a buffer
   }
   rpc::BufferSlot* slot = nullptr;
-  if (std::this_thread::get_id() == progress_id_) {
-    // Only this thread reaps send completions: waiting for a buffer here would deadlock.
-    // Reap them inline until a buffer frees up or the deadline passes.
+  if (tl_completion_depth > 0) {
+    // This thread may be the only one reaping send completions: waiting for a buffer here
+    // could deadlock. Reap them inline until a buffer frees up or the deadline passes.
     while ((slot = send_pool_->Acquire(Now())) == nullptr && Now() < deadline && !stopping_) {
       fabric::Completion batch[32];
       const int n = fabric_->Poll(batch, 32, 0);
@@ -266,7 +316,9 @@ Status RpcEndpoint::Impl::SendBytes(uint64_t dest, std::string_view bytes, uint6
         if (op != nullptr && op->kind == rpc::OpContext::Kind::kSend) {
           HandleCompletion(batch[i]);
         } else {
+          std::lock_guard<std::mutex> lock(deferred_mu_);
           deferred_.push_back(batch[i]);
+          have_deferred_ = true;
         }
       }
     }

@@ -2,12 +2,20 @@
 // endpoint.cc (lifecycle, progress thread, sending), dispatch.cc (incoming messages,
 // sessions, Hello), calls.cc (Connect/Call/CallAsync), rma.cc (memory and RMA).
 //
-// Threads: one progress thread owns the completion queue and decodes every received
-// message; handlers, Hello verification and async completions run on `workers_`.
+// Threads: the progress thread reads the completion queue, except while a synchronous
+// caller (Call, Connect, Rma) drives progress itself: such a "driver" polls the queue on its
+// own thread for a bounded spin (no thread hand-off on the reply path) and the progress
+// thread parks meanwhile (so the two do not fight for the two cores of a small box).
+// Completions may therefore be handled on any thread; HandleCompletion and everything it
+// calls is thread-safe. Inline handlers (HandlerMode::kInline) run on whichever thread
+// handled the request's completion; worker-mode handlers, Hello verification and async
+// completions run on `workers_`.
 // Members are grouped as "const after Create" and "guarded by <mutex>"; counters are atomics.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -38,6 +46,11 @@ struct AtomicStats {
 };
 
 // What this endpoint knows about a peer that said Hello.
+struct HandlerEntry {
+  RpcHandler fn;
+  HandlerMode mode = HandlerMode::kWorker;
+};
+
 struct PeerSession {
   std::string name;
   uint32_t uid = 0;
@@ -56,6 +69,12 @@ class RpcEndpoint::Impl {
   static constexpr size_t kRmaChunkBytes = 1 << 20;
   static constexpr size_t kRmaWindow = 8;  // chunks in flight per transfer
   static constexpr int kMaxUnverifiedSends = 16;
+  // A synchronous caller polls the completion queue itself for at most this long before
+  // it blocks on a condition variable (and hands progress back to the progress thread).
+  static constexpr auto kCallerSpin = std::chrono::microseconds(100);
+  // How long a parked progress thread sleeps before it re-checks for drivers and scans
+  // deadlines; also the longest it stays parked after the last driver left.
+  static constexpr auto kParkInterval = std::chrono::milliseconds(1);
 
   Status Init(RpcOptions options);
   void Shutdown();
@@ -63,6 +82,16 @@ class RpcEndpoint::Impl {
   // endpoint.cc
   void ProgressLoop();
   void HandleCompletion(const fabric::Completion& c);
+  // Handles deferred completions, then reads and handles up to one batch without blocking.
+  // Returns the number handled. Any thread.
+  int PollOnce();
+  // Drives progress on the calling thread until `done()` or `spin_until`; returns done().
+  // Only one driver polls at a time (the others spin on `done()` and yield). When the spin
+  // ends without `done()`, the progress thread is woken before returning, so the caller
+  // may then block.
+  template <typename Done>
+  bool DriveUntil(Done done, std::chrono::steady_clock::time_point spin_until);
+  void WakeProgressThread();
   // Encodes and sends one envelope; the send buffer is released at its completion.
   Status SendEnvelope(uint64_t dest, const wire::EnvelopeFields& fields, TimePoint deadline,
                       bool unverified = false);
@@ -76,7 +105,9 @@ class RpcEndpoint::Impl {
   // dispatch.cc
   void OnMessage(std::string message, uint64_t source);
   void HandleHello(wire::EnvelopeFields env, uint64_t source);
-  void HandleRequest(wire::EnvelopeFields env, uint64_t peer, PeerSession session);
+  // Runs `handler` and sends its reply; on a worker, or inline for HandlerMode::kInline.
+  void HandleRequest(wire::EnvelopeFields env, uint64_t peer, PeerSession session,
+                     const HandlerEntry& handler);
   void HandleReply(const wire::EnvelopeFields& env);
   void SendError(uint64_t dest, const wire::EnvelopeFields& request, wire::EnvelopeKind kind,
                  const Status& status, bool unverified = false);
@@ -110,18 +141,51 @@ class RpcEndpoint::Impl {
   std::atomic<uint64_t> next_request_id_{1};
   AtomicStats stats_;
   std::atomic<int> unverified_in_flight_{0};
-  std::atomic<std::thread::id> progress_id_{};  // set by the progress thread itself
-  // Progress thread only: completions read while a send on that thread waited for a
-  // buffer (it reaps send completions inline and defers the rest to the loop).
-  std::vector<fabric::Completion> deferred_;
+
+  // Progress driving (see the Threads note above).
+  std::atomic<int> drivers_{0};  // threads inside DriveUntil
+  std::mutex poll_mu_;           // held by the driver currently reading the queue
+  std::mutex park_mu_;
+  std::condition_variable park_cv_;  // the progress thread parks here while drivers_ > 0
+  std::atomic<bool> parked_{false};  // the progress thread is (about to be) parked
+
+  // Completions read while a send inside a completion handler waited for a buffer (that
+  // thread reaps send completions inline and defers the rest to the next poll).
+  std::mutex deferred_mu_;
+  std::vector<fabric::Completion> deferred_;  // guarded by deferred_mu_
+  std::atomic<bool> have_deferred_{false};
 
   std::shared_mutex handlers_mu_;
-  std::unordered_map<uint16_t, RpcHandler> handlers_;  // guarded by handlers_mu_
+  // guarded by handlers_mu_; entries are immutable once published.
+  std::unordered_map<uint16_t, std::shared_ptr<const HandlerEntry>> handlers_;
 
   std::mutex peers_mu_;
   std::unordered_map<std::string, uint64_t> raw_to_addr_;  // guarded by peers_mu_
   std::unordered_map<uint64_t, PeerSession> sessions_;     // guarded by peers_mu_
   std::unordered_set<uint64_t> inserted_;  // guarded by peers_mu_: handles we inserted
 };
+
+template <typename Done>
+bool RpcEndpoint::Impl::DriveUntil(Done done, std::chrono::steady_clock::time_point spin_until) {
+  if (done()) return true;
+  drivers_.fetch_add(1, std::memory_order_acq_rel);
+  bool finished = false;
+  while (!(finished = done())) {
+    if (stopping_.load(std::memory_order_relaxed) ||
+        std::chrono::steady_clock::now() >= spin_until) {
+      break;
+    }
+    std::unique_lock<std::mutex> lock(poll_mu_, std::try_to_lock);
+    if (!lock.owns_lock()) {
+      std::this_thread::yield();
+      continue;
+    }
+    PollOnce();
+  }
+  // Leaving after success does not wake the parked progress thread (it re-checks within
+  // kParkInterval): a wake per call would cost a futex and a third runnable thread.
+  if (drivers_.fetch_sub(1, std::memory_order_acq_rel) == 1 && !finished) WakeProgressThread();
+  return finished;
+}
 
 }  // namespace cvfs::net

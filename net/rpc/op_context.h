@@ -5,6 +5,7 @@
 // progress thread that handles the completion.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -33,11 +34,14 @@ struct BufferSlot : OpContext {
 };
 
 // Tracks the chunks of one RmaRead/RmaWrite; shared by the caller and every chunk.
+// `outstanding` is written under mu (so cv waiters miss no change) and read without it by
+// a caller that drives progress.
 struct RmaBatch {
   std::mutex mu;
   std::condition_variable cv;
-  size_t outstanding = 0;  // guarded by mu
-  Status error;            // guarded by mu: the first failure
+  std::atomic<size_t> outstanding{0};
+  std::atomic<bool> failed{false};  // error is set
+  Status error;                     // guarded by mu: the first failure
 };
 
 struct RmaOp : OpContext {
