@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -91,6 +92,16 @@ struct RemoteRegion {
   std::string Encode() const;
   // kMalformedMessage unless `bytes` is exactly kEncodedSize long.
   static Result<RemoteRegion> Decode(std::string_view bytes);
+};
+
+// One transfer of a batched RMA: local[local_offset, +length) <-> the peer's
+// remote[remote_offset, +length).
+struct RmaSegment {
+  PeerId peer = 0;
+  size_t local_offset = 0;
+  size_t length = 0;
+  RemoteRegion remote;
+  uint64_t remote_offset = 0;
 };
 
 // Registered memory. Deregisters on destruction; may outlive its RpcEndpoint. The memory
@@ -187,6 +198,15 @@ class RpcEndpoint {
                   const RemoteRegion& remote, uint64_t remote_offset, Duration deadline);
   Status RmaRead(PeerId peer, MemoryRegion& local, size_t local_offset, size_t length,
                  const RemoteRegion& remote, uint64_t remote_offset, Duration deadline);
+
+  // Several transfers in one call, all sharing up to kRmaWindow (8) chunks in flight: how a
+  // data path moves a stripe's cells or many small blocks without paying one round of
+  // completion latency per transfer. Writes: on success every byte of every segment is in
+  // the target's memory. Same errors as RmaWrite/RmaRead; on an error the target ranges
+  // hold unspecified bytes.
+  Status RmaWriteBatch(const MemoryRegion& local, std::span<const RmaSegment> segments,
+                       Duration deadline);
+  Status RmaReadBatch(MemoryRegion& local, std::span<const RmaSegment> segments, Duration deadline);
 
   RpcStats stats() const;
 

@@ -129,7 +129,8 @@ int FabricEndpoint::PostSend(uint64_t dest, const void* buf, size_t len, void* d
 }
 
 int FabricEndpoint::PostWrite(uint64_t dest, const void* buf, size_t len, void* desc,
-                              uint64_t remote_addr, uint64_t key, OpContextStorage* ctx) {
+                              uint64_t remote_addr, uint64_t key, OpContextStorage* ctx,
+                              bool deliver) {
   // FI_DELIVERY_COMPLETE: the completion means the bytes are in the target's memory (the
   // default, transmit-complete, only means they left this buffer; tcp;ofi_rxm reports that
   // before the target has them).
@@ -145,7 +146,11 @@ int FabricEndpoint::PostWrite(uint64_t dest, const void* buf, size_t len, void* 
   msg.context = ctx;
   // shm copies straight into the target (CMA), so its transmit completion already means
   // delivered, while its delivery-complete path waits for the target's progress thread.
-  const uint64_t flags = provider_ == "shm" ? FI_COMPLETION : FI_COMPLETION | FI_DELIVERY_COMPLETE;
+  // Elsewhere (tcp;ofi_rxm: one connection per peer, read in order by the target;
+  // verbs: one RC queue pair) writes to a peer are placed in order, so a delivery
+  // completion of the last write covers the earlier ones.
+  const uint64_t flags =
+      provider_ == "shm" || !deliver ? FI_COMPLETION : FI_COMPLETION | FI_DELIVERY_COMPLETE;
   return static_cast<int>(fi_writemsg(ep_, &msg, flags));
 }
 

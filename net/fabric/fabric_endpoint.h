@@ -79,8 +79,11 @@ class FabricEndpoint : public std::enable_shared_from_this<FabricEndpoint> {
   // Post an operation; 0, -FI_EAGAIN (retry later) or another negative fi error.
   int PostRecv(void* buf, size_t len, void* desc, OpContextStorage* ctx);
   int PostSend(uint64_t dest, const void* buf, size_t len, void* desc, OpContextStorage* ctx);
+  // `deliver`: the completion means the bytes are in the target's memory (and, since a
+  // peer's writes are placed in order, so are those of earlier writes to the same peer);
+  // otherwise it may only mean `buf` can be reused.
   int PostWrite(uint64_t dest, const void* buf, size_t len, void* desc, uint64_t remote_addr,
-                uint64_t key, OpContextStorage* ctx);
+                uint64_t key, OpContextStorage* ctx, bool deliver = true);
   int PostRead(uint64_t dest, void* buf, size_t len, void* desc, uint64_t remote_addr, uint64_t key,
                OpContextStorage* ctx);
 

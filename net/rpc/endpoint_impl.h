@@ -123,8 +123,9 @@ class RpcEndpoint::Impl {
                            Duration deadline);
 
   // rma.cc
-  Status Rma(bool write, PeerId peer, const MemoryRegion& local, size_t local_offset, size_t length,
-             const RemoteRegion& remote, uint64_t remote_offset, Duration deadline);
+  // RmaWrite/RmaRead (one segment) and the batch forms.
+  Status Rma(bool write, const MemoryRegion& local, std::span<const RmaSegment> segments,
+             Duration deadline);
 
   // Const after Init.
   RpcOptions options_;

@@ -3,6 +3,8 @@
 
 #include <cstring>
 #include <thread>
+#include <unordered_set>
+#include <vector>
 
 #include "net/rpc/endpoint_impl.h"
 
@@ -59,99 +61,126 @@ Result<std::unique_ptr<MemoryRegion>> RpcEndpoint::RegisterMemory(void* data, si
 Status RpcEndpoint::RmaWrite(PeerId peer, const MemoryRegion& local, size_t local_offset,
                              size_t length, const RemoteRegion& remote, uint64_t remote_offset,
                              Duration deadline) {
-  return impl_->Rma(true, peer, local, local_offset, length, remote, remote_offset, deadline);
+  const RmaSegment one{peer, local_offset, length, remote, remote_offset};
+  return impl_->Rma(true, local, std::span<const RmaSegment>(&one, 1), deadline);
 }
 
 Status RpcEndpoint::RmaRead(PeerId peer, MemoryRegion& local, size_t local_offset, size_t length,
                             const RemoteRegion& remote, uint64_t remote_offset, Duration deadline) {
-  return impl_->Rma(false, peer, local, local_offset, length, remote, remote_offset, deadline);
+  const RmaSegment one{peer, local_offset, length, remote, remote_offset};
+  return impl_->Rma(false, local, std::span<const RmaSegment>(&one, 1), deadline);
 }
 
-Status RpcEndpoint::Impl::Rma(bool write, PeerId peer, const MemoryRegion& local,
-                              size_t local_offset, size_t length, const RemoteRegion& remote,
-                              uint64_t remote_offset, Duration deadline) {
+Status RpcEndpoint::RmaWriteBatch(const MemoryRegion& local, std::span<const RmaSegment> segments,
+                                  Duration deadline) {
+  return impl_->Rma(true, local, segments, deadline);
+}
+
+Status RpcEndpoint::RmaReadBatch(MemoryRegion& local, std::span<const RmaSegment> segments,
+                                 Duration deadline) {
+  return impl_->Rma(false, local, segments, deadline);
+}
+
+Status RpcEndpoint::Impl::Rma(bool write, const MemoryRegion& local,
+                              std::span<const RmaSegment> segments, Duration deadline) {
   if (stopping_) return Status::Unavailable("rpc endpoint shut down");
-  if (local_offset > local.size() || length > local.size() - local_offset) {
-    return Status::InvalidArgument("local window exceeds the memory region");
+  size_t total_bytes = 0;
+  for (const RmaSegment& s : segments) {
+    if (s.local_offset > local.size() || s.length > local.size() - s.local_offset) {
+      return Status::InvalidArgument("local window exceeds the memory region");
+    }
+    if (s.remote_offset > s.remote.length || s.length > s.remote.length - s.remote_offset) {
+      return Status::InvalidArgument("remote window exceeds the remote region");
+    }
+    total_bytes += s.length;
   }
-  if (remote_offset > remote.length || length > remote.length - remote_offset) {
-    return Status::InvalidArgument("remote window exceeds the remote region");
-  }
-  if (length == 0) return Status::Ok();
+  if (total_bytes == 0) return Status::Ok();
   const TimePoint until = Now() + deadline;
   const fabric::FabricMr& mr = local.fabric_mr();
-  char* base = static_cast<char*>(mr.data()) + local_offset;
+  char* const base = static_cast<char*>(mr.data());
   const size_t chunk = std::min(kRmaChunkBytes, fabric_->max_message_size());
+  // Writes ask for delivery completion only on the last chunk to each peer: a peer's
+  // writes are placed in order (FabricEndpoint::PostWrite), so that one completion proves
+  // every earlier chunk arrived, and the others complete at transmit (no ack round trip).
+  std::vector<bool> last_to_peer(segments.size(), false);
+  if (write) {
+    std::unordered_set<PeerId> seen;
+    for (size_t i = segments.size(); i-- > 0;) {
+      if (segments[i].length > 0) last_to_peer[i] = seen.insert(segments[i].peer).second;
+    }
+  }
   auto batch = std::make_shared<rpc::RmaBatch>();
-  size_t done_bytes = 0;
   const auto chrono_until = std::chrono::steady_clock::time_point(
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(until.time_since_epoch()));
   // Waits until `ready()`: first driving progress on this thread (bounded: kCallerSpin plus
   // the time the bytes in flight take at ~1 GB/s), then on the condition variable while
   // the progress thread completes the chunks. False at the deadline.
-  auto wait = [&](auto ready, size_t bytes_in_flight) {
-    const auto spin = Impl::kCallerSpin + std::chrono::nanoseconds(bytes_in_flight);
+  auto wait = [&](auto ready) {
+    const auto spin =
+        Impl::kCallerSpin + std::chrono::nanoseconds(std::min(total_bytes, kRmaWindow * chunk));
     if (DriveUntil(ready, std::min(std::chrono::steady_clock::now() + spin, chrono_until))) {
       return true;
     }
     std::unique_lock<std::mutex> lock(batch->mu);
     return batch->cv.wait_until(lock, chrono_until, ready);
   };
-  while (done_bytes < length) {
-    if (batch->outstanding.load() >= kRmaWindow) {
-      if (!wait(
-              [&] {
-                return batch->outstanding.load() < kRmaWindow || batch->failed.load() ||
-                       stopping_.load();
-              },
-              std::min(length, kRmaWindow * chunk))) {
-        stats_.deadline_exceeded++;
-        return Status::DeadlineExceeded("rma did not complete within the deadline");
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const RmaSegment& seg = segments[i];
+    for (size_t done_bytes = 0; done_bytes < seg.length;) {
+      if (batch->outstanding.load() >= kRmaWindow) {
+        if (!wait([&] {
+              return batch->outstanding.load() < kRmaWindow || batch->failed.load() ||
+                     stopping_.load();
+            })) {
+          stats_.deadline_exceeded++;
+          return Status::DeadlineExceeded("rma did not complete within the deadline");
+        }
       }
-    }
-    {
-      std::lock_guard<std::mutex> lock(batch->mu);
-      if (!batch->error.ok()) return batch->error;
-      if (stopping_) return Status::Unavailable("rpc endpoint shut down");
-      batch->outstanding++;
-    }
-    const size_t n = std::min(chunk, length - done_bytes);
-    auto* op = new rpc::RmaOp();
-    op->batch = batch;
-    const uint64_t raddr = remote.address + remote_offset + done_bytes;
-    int rc;
-    int backoff_us = 1;
-    for (;;) {
-      rc = write ? fabric_->PostWrite(peer, base + done_bytes, n, mr.desc(), raddr, remote.key,
-                                      &op->storage)
-                 : fabric_->PostRead(peer, base + done_bytes, n, mr.desc(), raddr, remote.key,
-                                     &op->storage);
-      if (rc != -FI_EAGAIN) break;
-      if (Now() >= until || stopping_) break;
-      // The provider queue is full: make progress here rather than wait for the
-      // progress thread (which may be parked for a driver).
-      std::unique_lock<std::mutex> poll_lock(poll_mu_, std::try_to_lock);
-      if (!poll_lock.owns_lock() || PollOnce() == 0) {
-        if (poll_lock.owns_lock()) poll_lock.unlock();
-        std::this_thread::sleep_for(std::chrono::microseconds(backoff_us));
-        backoff_us = std::min(backoff_us * 2, 64);
+      {
+        std::lock_guard<std::mutex> lock(batch->mu);
+        if (!batch->error.ok()) return batch->error;
+        if (stopping_) return Status::Unavailable("rpc endpoint shut down");
+        batch->outstanding++;
       }
-    }
-    if (rc != 0) {
-      delete op;
-      std::lock_guard<std::mutex> lock(batch->mu);
-      batch->outstanding--;
-      if (rc == -FI_EAGAIN) {
-        stats_.deadline_exceeded++;
-        return Status::DeadlineExceeded("rma queue full until the deadline");
+      const size_t n = std::min(chunk, seg.length - done_bytes);
+      const bool deliver = last_to_peer[i] && done_bytes + n == seg.length;
+      char* local_ptr = base + seg.local_offset + done_bytes;
+      auto* op = new rpc::RmaOp();
+      op->batch = batch;
+      const uint64_t raddr = seg.remote.address + seg.remote_offset + done_bytes;
+      int rc;
+      int backoff_us = 1;
+      for (;;) {
+        rc = write ? fabric_->PostWrite(seg.peer, local_ptr, n, mr.desc(), raddr, seg.remote.key,
+                                        &op->storage, deliver)
+                   : fabric_->PostRead(seg.peer, local_ptr, n, mr.desc(), raddr, seg.remote.key,
+                                       &op->storage);
+        if (rc != -FI_EAGAIN) break;
+        if (Now() >= until || stopping_) break;
+        // The provider queue is full: make progress here rather than wait for the
+        // progress thread (which may be parked for a driver).
+        std::unique_lock<std::mutex> poll_lock(poll_mu_, std::try_to_lock);
+        if (!poll_lock.owns_lock() || PollOnce() == 0) {
+          if (poll_lock.owns_lock()) poll_lock.unlock();
+          std::this_thread::sleep_for(std::chrono::microseconds(backoff_us));
+          backoff_us = std::min(backoff_us * 2, 64);
+        }
       }
-      return Status::Unavailable(std::string(write ? "fi_write: " : "fi_read: ") +
-                                 fi_strerror(-rc));
+      if (rc != 0) {
+        delete op;
+        std::lock_guard<std::mutex> lock(batch->mu);
+        batch->outstanding--;
+        if (rc == -FI_EAGAIN) {
+          stats_.deadline_exceeded++;
+          return Status::DeadlineExceeded("rma queue full until the deadline");
+        }
+        return Status::Unavailable(std::string(write ? "fi_write: " : "fi_read: ") +
+                                   fi_strerror(-rc));
+      }
+      done_bytes += n;
     }
-    done_bytes += n;
   }
-  if (!wait([&] { return batch->outstanding.load() == 0 || stopping_.load(); },
-            std::min(length, kRmaWindow * chunk))) {
+  if (!wait([&] { return batch->outstanding.load() == 0 || stopping_.load(); })) {
     stats_.deadline_exceeded++;
     return Status::DeadlineExceeded("rma did not complete within the deadline");
   }

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -84,6 +85,49 @@ TEST_CASE("rpc round trip between two endpoints in one process", "[net][rpc]") {
     CHECK(r.status().code() == ErrorCode::kUnavailable);
     CHECK(client->Call(*peer, Method::kPing, "", 1s).status().code() == ErrorCode::kUnavailable);
   }
+}
+
+TEST_CASE("inline handlers answer on the reading thread, worker handlers still block",
+          "[net][rpc]") {
+  const std::string provider = GENERATE(from_range(kProviders));
+  INFO("provider " << provider);
+  auto server = MakeEndpoint(provider, "server");
+  RegisterTestHandlers(*server);
+  constexpr uint16_t kInlineUpper = 60900;
+  std::atomic<int> inline_runs{0};
+  server->RegisterHandler(
+      kInlineUpper,
+      [&](const RpcContext& ctx, std::string_view p) -> Result<std::string> {
+        inline_runs++;
+        if (p == "fail") return Status::Conflict("inline refused");
+        std::string out(p);
+        for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        return out + ":" + std::to_string(ctx.method);
+      },
+      HandlerMode::kInline);
+  auto client = MakeEndpoint(provider, "client");
+  auto peer = client->Connect(server->address(), 5s);
+  REQUIRE(peer.ok());
+  // A worker handler sleeping on both workers does not delay inline requests.
+  std::atomic<int> slow_done{0};
+  for (int i = 0; i < 2; ++i) {
+    client->CallAsync(*peer, kSleepMs, "500", 5s, [&](Result<std::string>) { slow_done++; });
+  }
+  std::this_thread::sleep_for(50ms);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 100; ++i) {
+    auto r = client->Call(*peer, kInlineUpper, "abc" + std::to_string(i), 5s);
+    REQUIRE(r.ok());
+    CHECK(*r == "ABC" + std::to_string(i) + ":" + std::to_string(kInlineUpper));
+  }
+  CHECK(std::chrono::steady_clock::now() - start < 400ms);
+  CHECK(slow_done == 0);
+  auto bad = client->Call(*peer, kInlineUpper, "fail", 5s);
+  CHECK(bad.status().code() == ErrorCode::kConflict);
+  CHECK(bad.status().message() == "inline refused");
+  CHECK(inline_runs == 101);
+  for (int i = 0; i < 200 && slow_done < 2; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(slow_done == 2);
 }
 
 TEST_CASE("rpc round trip with a server in another process", "[net][rpc]") {
