@@ -7,6 +7,7 @@
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
 
+#include <poll.h>
 #include <sys/uio.h>
 
 #include <cstring>
@@ -68,8 +69,24 @@ Result<std::shared_ptr<FabricEndpoint>> FabricEndpoint::Open(const FabricOptions
   fi_cq_attr cq_attr{};
   cq_attr.format = FI_CQ_FORMAT_DATA;
   cq_attr.size = options.cq_size;
+  // A file descriptor to wait on (tcp;ofi_rxm): poll() returns when any socket of the
+  // endpoint has traffic, including RMA that targets this endpoint and produces no
+  // completion; fi_cq_sread would swallow such wake-ups and sleep again.
+  cq_attr.wait_obj = shm ? FI_WAIT_UNSPEC : FI_WAIT_FD;
+  if (!shm && fi_cq_open(ep->domain_, &cq_attr, &ep->cq_, nullptr) == 0) {
+    int fd = -1;
+    if (fi_control(&ep->cq_->fid, FI_GETWAIT, &fd) == 0 && fd >= 0) {
+      ep->wait_fd_ = fd;
+      ep->can_wait_ = true;
+    } else {
+      fi_close(&ep->cq_->fid);
+      ep->cq_ = nullptr;
+    }
+  }
   cq_attr.wait_obj = FI_WAIT_UNSPEC;
-  if (fi_cq_open(ep->domain_, &cq_attr, &ep->cq_, nullptr) == 0) {
+  if (ep->cq_ != nullptr) {
+    // opened above with FI_WAIT_FD
+  } else if (fi_cq_open(ep->domain_, &cq_attr, &ep->cq_, nullptr) == 0) {
     // shm (libfabric 1.17) accepts a wait object but fi_cq_sread ignores its timeout, so a
     // blocked progress thread could miss deadlines and Shutdown: poll it instead.
     ep->can_wait_ = !shm;
@@ -159,13 +176,28 @@ int FabricEndpoint::PostRead(uint64_t dest, void* buf, size_t len, void* desc, u
   return static_cast<int>(fi_read(ep_, buf, len, desc, dest, remote_addr, key, ctx));
 }
 
-int FabricEndpoint::Poll(Completion* out, int max, int timeout_ms) {
+int FabricEndpoint::Poll(Completion* out, int max, int timeout_ms, bool* woke) {
   constexpr int kBatch = 32;
   fi_cq_data_entry entries[kBatch];
   fi_addr_t sources[kBatch];
   if (max > kBatch) max = kBatch;
+  if (woke != nullptr) *woke = false;
   ssize_t n;
-  if (timeout_ms > 0 && can_wait_) {
+  if (timeout_ms > 0 && wait_fd_ >= 0) {
+    n = fi_cq_readfrom(cq_, entries, max, sources);
+    if (n == -FI_EAGAIN) {
+      fid* fids[1] = {&cq_->fid};
+      // fi_trywait: FI_SUCCESS only when nothing is pending, so the fd is safe to block on.
+      if (fi_trywait(fabric_, fids, 1) == FI_SUCCESS) {
+        pollfd pfd{wait_fd_, POLLIN, 0};
+        const int ready = ::poll(&pfd, 1, timeout_ms);
+        if (woke != nullptr) *woke = ready > 0;
+      } else if (woke != nullptr) {
+        *woke = true;  // the provider has work pending
+      }
+      n = fi_cq_readfrom(cq_, entries, max, sources);
+    }
+  } else if (timeout_ms > 0 && can_wait_) {
     n = fi_cq_sreadfrom(cq_, entries, max, sources, nullptr, timeout_ms);
   } else {
     n = fi_cq_readfrom(cq_, entries, max, sources);

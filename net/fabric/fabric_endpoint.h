@@ -90,7 +90,10 @@ class FabricEndpoint : public std::enable_shared_from_this<FabricEndpoint> {
   // Reads up to `max` completions, waiting up to `timeout_ms` (0: do not block) when none
   // is ready. Returns the count (0 on timeout). Error completions are returned with
   // `error` set. Drives provider progress.
-  int Poll(Completion* out, int max, int timeout_ms);
+  // `woke` (optional): set when a blocking wait returned because the provider had traffic
+  // (its fd became readable) even if no completion resulted, e.g. an RMA this endpoint is
+  // the target of; the caller treats that as activity and keeps polling for a while.
+  int Poll(Completion* out, int max, int timeout_ms, bool* woke = nullptr);
   // Wakes a thread blocked in Poll.
   void Wake();
 
@@ -112,6 +115,7 @@ class FabricEndpoint : public std::enable_shared_from_this<FabricEndpoint> {
   fid_ep* ep_ = nullptr;
   bool has_source_ = false;
   bool can_wait_ = false;
+  int wait_fd_ = -1;  // the CQ's FI_WAIT_FD descriptor, or -1 (then fi_cq_sread)
   bool mr_local_ = false;
   bool mr_virt_addr_ = false;
   bool mr_prov_key_ = false;

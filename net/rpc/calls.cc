@@ -68,14 +68,15 @@ Result<std::string> WaitForResult(RpcEndpoint::Impl& impl, Waiter& waiter, TimeP
 
 }  // namespace
 
-void RpcEndpoint::Impl::StartCall(PeerId peer, wire::EnvelopeFields env, TimePoint deadline,
-                                  bool inline_done, std::function<void(Result<std::string>)> done) {
+void RpcEndpoint::Impl::StartCall(PeerId peer, wire::EnvelopeFields env, std::string_view payload,
+                                  TimePoint deadline, bool inline_done,
+                                  std::function<void(Result<std::string>)> done) {
   if (stopping_) {
     done(Status::Unavailable("rpc endpoint shut down"));
     return;
   }
-  if (env.payload.size() > options_.max_message_bytes) {
-    done(Status::InvalidArgument("payload of " + std::to_string(env.payload.size()) +
+  if (payload.size() > options_.max_message_bytes) {
+    done(Status::InvalidArgument("payload of " + std::to_string(payload.size()) +
                                  " bytes exceeds max_message_bytes; use RMA"));
     return;
   }
@@ -91,8 +92,8 @@ void RpcEndpoint::Impl::StartCall(PeerId peer, wire::EnvelopeFields env, TimePoi
   pending_.Insert(id, std::move(call));
   stats_.calls_sent++;
   // Shutdown may have drained pending_ between the check above and Insert.
-  Status st =
-      stopping_ ? Status::Unavailable("rpc endpoint shut down") : SendEnvelope(peer, env, deadline);
+  Status st = stopping_ ? Status::Unavailable("rpc endpoint shut down")
+                        : SendEnvelope(peer, env, payload, deadline);
   if (!st.ok()) {
     // Unless a reply/expiry raced us, the call is ours to fail.
     if (auto mine = pending_.Take(id)) {
@@ -108,9 +109,8 @@ Result<std::string> RpcEndpoint::Impl::Call(PeerId peer, uint16_t method, std::s
   wire::EnvelopeFields env;
   env.kind = wire::EnvelopeKind::kRequest;
   env.method = method;
-  env.payload.assign(payload);
   const TimePoint until = Now() + deadline;
-  StartCall(peer, std::move(env), until, /*inline_done=*/true,
+  StartCall(peer, std::move(env), payload, until, /*inline_done=*/true,
             [waiter](Result<std::string> r) { waiter->Set(std::move(r)); });
   return WaitForResult(*this, *waiter, until);
 }
@@ -131,7 +131,7 @@ Result<PeerId> RpcEndpoint::Impl::Connect(std::string_view address, Duration dea
     LOG_WARN("rpc.no_credential name={} error={}", options_.name, cred.status().ToString());
   }
   auto waiter = std::make_shared<Waiter>();
-  StartCall(peer, std::move(env), until, /*inline_done=*/true,
+  StartCall(peer, std::move(env), {}, until, /*inline_done=*/true,
             [waiter](Result<std::string> r) { waiter->Set(std::move(r)); });
   const Result<std::string> r = WaitForResult(*this, *waiter, until);
   if (!r.ok()) {
@@ -162,8 +162,8 @@ void RpcEndpoint::CallAsync(PeerId peer, uint16_t method, std::string payload, D
   wire::EnvelopeFields env;
   env.kind = wire::EnvelopeKind::kRequest;
   env.method = method;
-  env.payload = std::move(payload);
-  impl_->StartCall(peer, std::move(env), Now() + deadline, /*inline_done=*/false, std::move(done));
+  impl_->StartCall(peer, std::move(env), payload, Now() + deadline, /*inline_done=*/false,
+                   std::move(done));
 }
 
 }  // namespace cvfs::net

@@ -67,15 +67,19 @@ void RpcEndpoint::Impl::SendError(uint64_t dest, const wire::EnvelopeFields& req
   }
 }
 
-void RpcEndpoint::Impl::OnMessage(std::string message, uint64_t source) {
+void RpcEndpoint::Impl::OnMessage(std::string_view message, uint64_t source) {
+  wire::EnvelopeFields env;
+  Status st = wire::DecodeEnvelope(message, &env);
+  Dispatch(std::move(env), st, source);
+}
+
+void RpcEndpoint::Impl::Dispatch(wire::EnvelopeFields env, const Status& st, uint64_t source) {
   if (source != fabric::kNoAddress) {
     // Providers differ in what they report for a sender missing from the AV (shm returns
     // an unusable handle): only handles we inserted ourselves name a peer.
     std::lock_guard<std::mutex> lock(peers_mu_);
     if (inserted_.count(source) == 0) source = fabric::kNoAddress;
   }
-  wire::EnvelopeFields env;
-  Status st = wire::DecodeEnvelope(message, &env);
   if (!st.ok()) {
     NoteMalformed(st, source);
     // Answer when the transport names the sender; a claimed address is used only for the
@@ -270,7 +274,7 @@ void RpcEndpoint::Impl::HandleHello(wire::EnvelopeFields env, uint64_t source) {
   if (SendEnvelope(peer, reply, Now() + kReplySendBudget).ok()) stats_.replies_sent++;
 }
 
-void RpcEndpoint::Impl::HandleReply(const wire::EnvelopeFields& env) {
+void RpcEndpoint::Impl::HandleReply(wire::EnvelopeFields& env) {
   auto call = pending_.Take(env.request_id);
   if (!call) {
     stats_.late_replies++;
@@ -278,7 +282,7 @@ void RpcEndpoint::Impl::HandleReply(const wire::EnvelopeFields& env) {
   }
   stats_.replies_received++;
   if (env.status_code == 0) {
-    CompleteCall(std::move(*call), env.payload);
+    CompleteCall(std::move(*call), std::move(env.payload));
     return;
   }
   if (env.status_code > static_cast<uint16_t>(ErrorCode::kConfigError)) {

@@ -80,7 +80,7 @@ Status RpcEndpoint::SendRawForTesting(PeerId peer, std::string_view bytes) {
 }
 
 void RpcEndpoint::DeliverForTesting(std::string_view bytes) {
-  impl_->OnMessage(std::string(bytes), fabric::kNoAddress);
+  impl_->OnMessage(bytes, fabric::kNoAddress);
 }
 
 Status RpcEndpoint::Impl::Init(RpcOptions options) {
@@ -186,6 +186,10 @@ void RpcEndpoint::Impl::ProgressLoop() {
       parked_ = true;
       park_cv_.wait_for(lock, kParkInterval, [this] { return stopping_ || drivers_.load() == 0; });
       parked_ = false;
+      // A driver was just active: more traffic is likely (or the driver gave up and wants
+      // this thread to take over at once), so spin rather than resume a long back-off.
+      last_activity = Now();
+      idle_sleep_us = 1;
     } else {
       const auto now = Now();
       int timeout_ms = 0;
@@ -194,10 +198,13 @@ void RpcEndpoint::Impl::ProgressLoop() {
       if (block) timeout_ms = kMaxWaitMs;
       int n = 0;
       if (have_deferred_.load(std::memory_order_acquire)) n += PollOnce();
-      const int got = fabric_->Poll(batch, 32, timeout_ms);
+      bool woke = false;
+      const int got = fabric_->Poll(batch, 32, timeout_ms, &woke);
       for (int i = 0; i < got; ++i) HandleCompletion(batch[i]);
       n += got;
-      if (n > 0) {
+      // `woke`: the provider had traffic without a completion for us (RMA targeting this
+      // endpoint): spin after it too, so a series of RMAs does not pay a wake-up each.
+      if (n > 0 || woke) {
         last_activity = Now();
         idle_sleep_us = 1;
       } else if (!spinning && !block) {
@@ -225,8 +232,13 @@ void RpcEndpoint::Impl::HandleCompletion(const fabric::Completion& c) {
   switch (op->kind) {
     case rpc::OpContext::Kind::kRecv: {
       auto* slot = static_cast<rpc::BufferSlot*>(op);
-      std::string message;
-      if (c.error == 0) message.assign(slot->data, std::min(c.length, slot->capacity));
+      // Decoding copies every field out, so the buffer can be reposted right after.
+      wire::EnvelopeFields env;
+      Status decoded = Status::Ok();
+      if (c.error == 0) {
+        decoded = wire::DecodeEnvelope(
+            std::string_view(slot->data, std::min(c.length, slot->capacity)), &env);
+      }
       if (!stopping_) {
         int rc;
         while ((rc = fabric_->PostRecv(slot->data, slot->capacity, slot->desc, &slot->storage)) ==
@@ -243,7 +255,7 @@ void RpcEndpoint::Impl::HandleCompletion(const fabric::Completion& c) {
             fabric::kNoAddress);
         return;
       }
-      OnMessage(std::move(message), c.source);
+      Dispatch(std::move(env), decoded, c.source);
       return;
     }
     case rpc::OpContext::Kind::kSend: {
@@ -282,7 +294,15 @@ void RpcEndpoint::Impl::HandleCompletion(const fabric::Completion& c) {
 
 Status RpcEndpoint::Impl::SendEnvelope(uint64_t dest, const wire::EnvelopeFields& fields,
                                        TimePoint deadline, bool unverified) {
-  std::string bytes = wire::EncodeEnvelope(fields);
+  return SendEnvelope(dest, fields, fields.payload, deadline, unverified);
+}
+
+Status RpcEndpoint::Impl::SendEnvelope(uint64_t dest, const wire::EnvelopeFields& fields,
+                                       std::string_view payload, TimePoint deadline,
+                                       bool unverified) {
+  // A view into this thread's builder: SendBytes copies it into the registered send slot
+  // before anything on this thread can encode again.
+  const std::string_view bytes = wire::EncodeEnvelopeView(fields, payload);
   const uint64_t request_id =
       fields.kind == wire::EnvelopeKind::kRequest || fields.kind == wire::EnvelopeKind::kHello
           ? fields.request_id

@@ -95,6 +95,9 @@ class RpcEndpoint::Impl {
   // Encodes and sends one envelope; the send buffer is released at its completion.
   Status SendEnvelope(uint64_t dest, const wire::EnvelopeFields& fields, TimePoint deadline,
                       bool unverified = false);
+  // Same, with `payload` sent in place of fields.payload (no copy into `fields`).
+  Status SendEnvelope(uint64_t dest, const wire::EnvelopeFields& fields, std::string_view payload,
+                      TimePoint deadline, bool unverified = false);
   // `unverified`: dest is only an address a message claimed. Such sends never wait for a
   // buffer and at most kMaxUnverifiedSends are in flight, so forged sender addresses cannot
   // tie up the send buffers that real replies need.
@@ -103,12 +106,16 @@ class RpcEndpoint::Impl {
   void CompleteCall(PendingCall call, Result<std::string> result);
 
   // dispatch.cc
-  void OnMessage(std::string message, uint64_t source);
+  // Decodes and dispatches one message (test hooks; the receive path decodes straight from
+  // its receive buffer and calls Dispatch after reposting it).
+  void OnMessage(std::string_view message, uint64_t source);
+  // `decoded`: the result of DecodeEnvelope for `env`.
+  void Dispatch(wire::EnvelopeFields env, const Status& decoded, uint64_t source);
   void HandleHello(wire::EnvelopeFields env, uint64_t source);
   // Runs `handler` and sends its reply; on a worker, or inline for HandlerMode::kInline.
   void HandleRequest(wire::EnvelopeFields env, uint64_t peer, PeerSession session,
                      const HandlerEntry& handler);
-  void HandleReply(const wire::EnvelopeFields& env);
+  void HandleReply(wire::EnvelopeFields& env);
   void SendError(uint64_t dest, const wire::EnvelopeFields& request, wire::EnvelopeKind kind,
                  const Status& status, bool unverified = false);
   // The handle for a raw address, inserting it into the AV on first sight (bounded).
@@ -117,7 +124,9 @@ class RpcEndpoint::Impl {
 
   // calls.cc
   Result<PeerId> Connect(std::string_view address, Duration deadline);
-  void StartCall(PeerId peer, wire::EnvelopeFields env, TimePoint deadline, bool inline_done,
+  // `payload` is sent in place of env.payload and need only live until StartCall returns.
+  void StartCall(PeerId peer, wire::EnvelopeFields env, std::string_view payload,
+                 TimePoint deadline, bool inline_done,
                  std::function<void(Result<std::string>)> done);
   Result<std::string> Call(PeerId peer, uint16_t method, std::string_view payload,
                            Duration deadline);

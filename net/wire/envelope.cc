@@ -25,14 +25,18 @@ std::string Str(const flatbuffers::String* s) {
 }  // namespace
 
 std::string EncodeEnvelope(const EnvelopeFields& f) {
-  flatbuffers::FlatBufferBuilder b(256 + f.payload.size() + f.sender_address.size() +
-                                   f.hello_credential.size());
-  auto bytes = [&b](const std::string& s) {
-    return b.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  return std::string(EncodeEnvelopeView(f, f.payload));
+}
+
+std::string_view EncodeEnvelopeView(const EnvelopeFields& f, std::string_view payload_bytes) {
+  thread_local flatbuffers::FlatBufferBuilder b(1024);
+  b.Clear();
+  auto bytes = [](flatbuffers::FlatBufferBuilder& fbb, std::string_view s) {
+    return fbb.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());
   };
   auto status_message = f.status_message.empty() ? 0 : b.CreateString(f.status_message);
-  auto payload = f.payload.empty() ? 0 : bytes(f.payload);
-  auto sender = f.sender_address.empty() ? 0 : bytes(f.sender_address);
+  auto payload = payload_bytes.empty() ? 0 : bytes(b, payload_bytes);
+  auto sender = f.sender_address.empty() ? 0 : bytes(b, f.sender_address);
   flatbuffers::Offset<HelloBody> hello = 0;
   if (f.kind == EnvelopeKind::kHello) {
     hello =
@@ -50,7 +54,7 @@ std::string EncodeEnvelope(const EnvelopeFields& f) {
   if (!sender.IsNull()) e.add_sender_address(sender);
   if (!hello.IsNull()) e.add_hello(hello);
   b.Finish(e.Finish(), EnvelopeIdentifier());
-  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  return std::string_view(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }
 
 Status DecodeEnvelope(std::string_view bytes, EnvelopeFields* out) {

@@ -45,6 +45,11 @@ struct EnvelopeFields {
 // Serializes `fields` into one message.
 std::string EncodeEnvelope(const EnvelopeFields& fields);
 
+// The send path's form: serializes `fields` with `payload` in place of `fields.payload`
+// into a builder owned by the calling thread and reused (no heap allocation once warm).
+// The view stays valid until this thread's next EncodeEnvelopeView.
+std::string_view EncodeEnvelopeView(const EnvelopeFields& fields, std::string_view payload);
+
 // Verifies and decodes one message. kMalformedMessage when verification fails or the
 // identifier is wrong; kProtocolMismatch (with `*out` still carrying request_id, kind and
 // sender_address, so the caller can answer) when the version differs.
