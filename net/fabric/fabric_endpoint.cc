@@ -184,19 +184,17 @@ int FabricEndpoint::Poll(Completion* out, int max, int timeout_ms, bool* woke) {
   if (woke != nullptr) *woke = false;
   ssize_t n;
   if (timeout_ms > 0 && wait_fd_ >= 0) {
-    n = fi_cq_readfrom(cq_, entries, max, sources);
-    if (n == -FI_EAGAIN) {
-      fid* fids[1] = {&cq_->fid};
-      // fi_trywait: FI_SUCCESS only when nothing is pending, so the fd is safe to block on.
-      if (fi_trywait(fabric_, fids, 1) == FI_SUCCESS) {
-        pollfd pfd{wait_fd_, POLLIN, 0};
-        const int ready = ::poll(&pfd, 1, timeout_ms);
-        if (woke != nullptr) *woke = ready > 0;
-      } else if (woke != nullptr) {
-        *woke = true;  // the provider has work pending
-      }
-      n = fi_cq_readfrom(cq_, entries, max, sources);
+    fid* fids[1] = {&cq_->fid};
+    // fi_trywait: FI_SUCCESS only when nothing is pending (it progresses and checks the
+    // queue itself), so the fd is then safe to block on.
+    if (fi_trywait(fabric_, fids, 1) == FI_SUCCESS) {
+      pollfd pfd{wait_fd_, POLLIN, 0};
+      const int ready = ::poll(&pfd, 1, timeout_ms);
+      if (woke != nullptr) *woke = ready > 0;
+    } else if (woke != nullptr) {
+      *woke = true;  // the provider has work pending
     }
+    n = fi_cq_readfrom(cq_, entries, max, sources);
   } else if (timeout_ms > 0 && can_wait_) {
     n = fi_cq_sreadfrom(cq_, entries, max, sources, nullptr, timeout_ms);
   } else {
