@@ -9,6 +9,7 @@
 #include "net/fabric/address.h"
 #include "net/rpc.h"
 #include "net/wire/envelope.h"
+#include "tests/unit/net/make_endpoint.h"
 #include "tests/unit/net/net_test_support.h"
 
 using namespace cvfs;
@@ -17,18 +18,6 @@ using namespace cvfs::net::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::unique_ptr<RpcEndpoint> MakeEndpoint(const std::string& provider, const std::string& name,
-                                          const std::string& munge_socket) {
-  RpcOptions o;
-  o.provider = provider;
-  o.name = name;
-  o.require_auth = true;
-  o.munge_socket = munge_socket;
-  auto ep = RpcEndpoint::Create(o);
-  REQUIRE(ep.ok());
-  return std::move(ep).value();
-}
 
 template <typename Pred>
 bool WaitFor(Pred pred) {
@@ -87,10 +76,10 @@ TEST_CASE("rpc sessions require a valid MUNGE hello", "[net][security]") {
   if (!cluster.ok()) FAIL(cluster.status().ToString());
   auto other = PrivateMunged::Start();  // a different key
   if (!other.ok()) FAIL(other.status().ToString());
-  auto server = MakeEndpoint(provider, "server", (*cluster)->socket());
+  auto server = MakeEndpoint(provider, "server", true, (*cluster)->socket());
 
   SECTION("a valid credential is accepted and identifies the caller") {
-    auto client = MakeEndpoint(provider, "good", (*cluster)->socket());
+    auto client = MakeEndpoint(provider, "good", true, (*cluster)->socket());
     std::string seen;
     uint32_t uid = 12345;
     server->RegisterHandler(60010, [&](const RpcContext& ctx, std::string_view) {
@@ -106,7 +95,7 @@ TEST_CASE("rpc sessions require a valid MUNGE hello", "[net][security]") {
     CHECK(server->stats().auth_failures == 0);
   }
   SECTION("a peer that never sent a hello is refused") {
-    auto client = MakeEndpoint(provider, "nohello", (*cluster)->socket());
+    auto client = MakeEndpoint(provider, "nohello", true, (*cluster)->socket());
     auto peer = client->ResolveForTesting(server->address());
     REQUIRE(peer.ok());
     auto r = client->Call(*peer, Method::kPing, "let me in", 5s);
@@ -115,7 +104,7 @@ TEST_CASE("rpc sessions require a valid MUNGE hello", "[net][security]") {
     CHECK(server->stats().requests_served == 0);
   }
   SECTION("a credential from a munged with another key is refused") {
-    auto client = MakeEndpoint(provider, "foreign", (*other)->socket());
+    auto client = MakeEndpoint(provider, "foreign", true, (*other)->socket());
     auto peer = client->Connect(server->address(), 5s);
     CHECK(peer.status().code() == ErrorCode::kPermissionDenied);
     CHECK(server->stats().auth_failures == 1);
@@ -126,12 +115,12 @@ TEST_CASE("rpc sessions require a valid MUNGE hello", "[net][security]") {
           ErrorCode::kPermissionDenied);
   }
   SECTION("no munged on the client side: refused") {
-    auto client = MakeEndpoint(provider, "nomunge", "/nonexistent/munge.socket");
+    auto client = MakeEndpoint(provider, "nomunge", true, "/nonexistent/munge.socket");
     auto peer = client->Connect(server->address(), 5s);
     CHECK(peer.status().code() == ErrorCode::kPermissionDenied);
   }
   SECTION("garbage, replayed and misbound credentials are refused") {
-    auto client = MakeEndpoint(provider, "hostile", (*cluster)->socket());
+    auto client = MakeEndpoint(provider, "hostile", true, (*cluster)->socket());
     auto peer = client->ResolveForTesting(server->address());
     REQUIRE(peer.ok());
     SendHello(*client, *peer, "MUNGE:AwQDAACGarbageGarbageGarbage:");
@@ -171,12 +160,12 @@ TEST_CASE("authenticated calls to a server in another process", "[net][security]
   if (!other.ok()) FAIL(other.status().ToString());
   auto server = ServerProcess::Start(provider, /*require_auth=*/true, (*cluster)->socket());
   if (!server.ok()) FAIL(server.status().ToString());
-  auto good = MakeEndpoint(provider, "good", (*cluster)->socket());
+  auto good = MakeEndpoint(provider, "good", true, (*cluster)->socket());
   auto peer = good->Connect((*server)->address(), 5s);
   REQUIRE(peer.ok());
   auto r = good->Call(*peer, kEcho, "authenticated", 5s);
   REQUIRE(r.ok());
   CHECK(*r == "authenticated");
-  auto bad = MakeEndpoint(provider, "bad", (*other)->socket());
+  auto bad = MakeEndpoint(provider, "bad", true, (*other)->socket());
   CHECK(bad->Connect((*server)->address(), 5s).status().code() == ErrorCode::kPermissionDenied);
 }

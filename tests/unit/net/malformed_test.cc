@@ -9,6 +9,7 @@
 #include "net/fabric/address.h"
 #include "net/rpc.h"
 #include "net/wire/envelope.h"
+#include "tests/unit/net/make_endpoint.h"
 #include "tests/unit/net/net_test_support.h"
 
 using namespace cvfs;
@@ -17,16 +18,6 @@ using namespace cvfs::net::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::unique_ptr<RpcEndpoint> MakeEndpoint(const std::string& provider, const std::string& name) {
-  RpcOptions o;
-  o.provider = provider;
-  o.name = name;
-  o.require_auth = false;
-  auto ep = RpcEndpoint::Create(o);
-  REQUIRE(ep.ok());
-  return std::move(ep).value();
-}
 
 template <typename Pred>
 bool WaitFor(Pred pred, std::chrono::milliseconds limit = 10s) {

@@ -9,27 +9,13 @@
 #include <mutex>
 
 #include "net/rpc.h"
+#include "tests/unit/net/make_endpoint.h"
 #include "tests/unit/net/net_test_support.h"
 
 using namespace cvfs;
 using namespace cvfs::net;
 using namespace cvfs::net::testing;
 using namespace std::chrono_literals;
-
-namespace {
-
-std::unique_ptr<RpcEndpoint> MakeEndpoint(const std::string& provider, const std::string& name,
-                                          bool require_auth = false) {
-  RpcOptions o;
-  o.provider = provider;
-  o.name = name;
-  o.require_auth = require_auth;
-  auto ep = RpcEndpoint::Create(o);
-  REQUIRE(ep.ok());
-  return std::move(ep).value();
-}
-
-}  // namespace
 
 TEST_CASE("rpc round trip between two endpoints in one process", "[net][rpc]") {
   const std::string provider = GENERATE(from_range(kProviders));
