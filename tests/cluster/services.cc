@@ -26,35 +26,46 @@ Result<std::unique_ptr<EtcdServer>> EtcdServer::Start(const std::string& dir,
   std::string listen = server->endpoint_;
   for (const auto& host : extra_hosts)
     listen += ",http://" + host + ":" + std::to_string(client_port);
-  const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port);
+  server->peer_ = "http://127.0.0.1:" + std::to_string(peer_port);
+  server->listen_ = listen;
+  CVFS_RETURN_IF_ERROR(server->Spawn());
+  return server;
+}
+
+Status EtcdServer::Spawn() {
   SpawnOptions opts;
   opts.argv = {"/usr/bin/etcd",
                "--name=cvfs-test",
-               "--data-dir=" + dir + "/data",
-               "--listen-client-urls=" + listen,
-               "--advertise-client-urls=" + server->endpoint_,
-               "--listen-peer-urls=" + peer,
-               "--initial-advertise-peer-urls=" + peer,
-               "--initial-cluster=cvfs-test=" + peer,
+               "--data-dir=" + dir_ + "/data",
+               "--listen-client-urls=" + listen_,
+               "--advertise-client-urls=" + endpoint_,
+               "--listen-peer-urls=" + peer_,
+               "--initial-advertise-peer-urls=" + peer_,
+               "--initial-cluster=cvfs-test=" + peer_,
                "--log-level=warn",
                "--logger=zap"};
   opts.env = {"ETCD_UNSUPPORTED_ARCH="};
-  opts.log_path = dir + "/etcd.log";
-  CVFS_ASSIGN_OR_RETURN(server->process_, ChildProcess::Spawn(opts));
+  opts.log_path = dir_ + "/etcd.log";
+  CVFS_ASSIGN_OR_RETURN(process_, ChildProcess::Spawn(opts));
   const auto deadline = std::chrono::steady_clock::now() + 15s;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (!server->process_.Running()) {
+    if (!process_.Running()) {
       return Status::Unavailable("etcd exited at start:\n" + TailFile(opts.log_path, 20));
     }
     std::string out;
-    if (RunCommand("curl -sf -m 1 -X POST -d '{}' " + server->endpoint_ + "/v3/maintenance/status",
-                   &out) == 0) {
-      return server;
+    if (RunCommand("curl -sf -m 1 -X POST -d '{}' " + endpoint_ + "/v3/maintenance/status", &out) ==
+        0) {
+      return Status::Ok();
     }
-    std::this_thread::sleep_for(100ms);
+    std::this_thread::sleep_for(50ms);
   }
   return Status::DeadlineExceeded("etcd did not answer within 15 s:\n" +
                                   TailFile(opts.log_path, 20));
+}
+
+Status EtcdServer::Restart() {
+  process_.Kill();
+  return Spawn();
 }
 
 EtcdServer::~EtcdServer() { process_.Kill(); }

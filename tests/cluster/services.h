@@ -28,9 +28,15 @@ class EtcdServer {
   uint16_t port() const { return port_; }
   ChildProcess& process() { return process_; }
   void Kill() { process_.Kill(); }
+  // Kills the member if it runs and starts it again on the same ports and data directory;
+  // waits until it serves requests.
+  Status Restart();
 
  private:
+  Status Spawn();
   std::string dir_;
+  std::string listen_;
+  std::string peer_;
   std::string endpoint_;
   uint16_t port_ = 0;
   ChildProcess process_;

@@ -14,59 +14,19 @@ using namespace std::chrono_literals;
 Result<std::unique_ptr<TestEtcd>> TestEtcd::Start() {
   auto etcd = std::unique_ptr<TestEtcd>(new TestEtcd());
   CVFS_ASSIGN_OR_RETURN(etcd->dir_, MakeTempDir("cvfs-control-etcd"));
-  CVFS_ASSIGN_OR_RETURN(uint16_t client_port, FindFreePort());
-  CVFS_ASSIGN_OR_RETURN(uint16_t peer_port, FindFreePort());
-  etcd->endpoint_ = "http://127.0.0.1:" + std::to_string(client_port);
-  etcd->peer_ = "http://127.0.0.1:" + std::to_string(peer_port);
-  CVFS_RETURN_IF_ERROR(etcd->Spawn());
+  CVFS_ASSIGN_OR_RETURN(etcd->server_, EtcdServer::Start(etcd->dir_));
   return etcd;
 }
 
-Status TestEtcd::Spawn() {
-  SpawnOptions opts;
-  opts.argv = {"/usr/bin/etcd",
-               "--name=cvfs-control-test",
-               "--data-dir=" + dir_ + "/data",
-               "--listen-client-urls=" + endpoint_,
-               "--advertise-client-urls=" + endpoint_,
-               "--listen-peer-urls=" + peer_,
-               "--initial-advertise-peer-urls=" + peer_,
-               "--initial-cluster=cvfs-control-test=" + peer_,
-               "--log-level=warn",
-               "--logger=zap"};
-  opts.env = {"ETCD_UNSUPPORTED_ARCH="};
-  opts.log_path = dir_ + "/etcd.log";
-  CVFS_ASSIGN_OR_RETURN(process_, ChildProcess::Spawn(opts));
-  const auto deadline = std::chrono::steady_clock::now() + 15s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!process_.Running()) {
-      return Status::Unavailable("etcd exited at start:\n" + TailFile(opts.log_path, 20));
-    }
-    std::string out;
-    if (RunCommand("curl -sf -m 1 -X POST -d '{}' " + endpoint_ + "/v3/maintenance/status", &out) ==
-        0) {
-      return Status::Ok();
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  return Status::DeadlineExceeded("etcd did not answer within 15 s:\n" +
-                                  TailFile(opts.log_path, 20));
-}
-
-Status TestEtcd::Restart() {
-  process_.Kill();
-  return Spawn();
-}
-
 TestEtcd::~TestEtcd() {
-  process_.Kill();
+  server_.reset();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }
 
 control::EtcdOptions TestEtcd::Options() const {
   control::EtcdOptions o;
-  o.endpoints = {endpoint_};
+  o.endpoints = {endpoint()};
   o.request_timeout = 2s;
   o.connect_timeout = 300ms;
   return o;

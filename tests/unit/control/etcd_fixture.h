@@ -12,7 +12,7 @@
 
 #include "control/etcd_client.h"
 #include "core/cluster_map.h"
-#include "tests/cluster/child_process.h"
+#include "tests/cluster/services.h"
 
 namespace cvfs::testing {
 
@@ -21,23 +21,20 @@ class TestEtcd {
   static Result<std::unique_ptr<TestEtcd>> Start();
   ~TestEtcd();
 
-  const std::string& endpoint() const { return endpoint_; }
+  const std::string& endpoint() const { return server_->endpoint(); }
   // SIGKILL the member (it stays down until Restart).
-  void Kill() { process_.Kill(); }
+  void Kill() { server_->Kill(); }
   // SIGSTOP / SIGCONT: a hung member (accepts connections, never answers).
-  void Signal(int signal) { process_.Signal(signal); }
+  void Signal(int signal) { server_->process().Signal(signal); }
   // Starts it again with the same data dir and port; waits until it answers.
-  Status Restart();
+  Status Restart() { return server_->Restart(); }
 
   control::EtcdOptions Options() const;
   std::shared_ptr<control::EtcdClient> Client() const;
 
  private:
-  Status Spawn();
   std::string dir_;
-  std::string endpoint_;
-  std::string peer_;
-  ChildProcess process_;
+  std::unique_ptr<EtcdServer> server_;
 };
 
 // The etcd shared by all tests of this binary (started at first use; aborts if it can't).

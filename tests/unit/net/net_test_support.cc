@@ -102,43 +102,13 @@ void KillAndReap(pid_t* pid) {
 
 Result<std::unique_ptr<PrivateMunged>> PrivateMunged::Start(const std::string& key_file) {
   std::unique_ptr<PrivateMunged> m(new PrivateMunged());
-  char tmpl[] = "/tmp/cvfs-net-munge-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) return Status::IoError("mkdtemp failed");
-  m->dir_ = tmpl;
-  chmod(m->dir_.c_str(), 0755);  // munged refuses a socket dir writable by others
-  m->socket_ = m->dir_ + "/munge.socket";
-  m->key_ = key_file;
-  if (m->key_.empty()) {
-    m->key_ = m->dir_ + "/munge.key";
-    std::random_device rd;
-    std::string key(1024, '\0');
-    for (auto& c : key) c = static_cast<char>(rd());
-    std::ofstream(m->key_, std::ios::binary) << key;
-    chmod(m->key_.c_str(), 0400);
-  }
-  m->pid_ = SpawnArgv({"/usr/sbin/munged", "--foreground", "--force", "--key-file=" + m->key_,
-                       "--socket=" + m->socket_, "--pid-file=" + m->dir_ + "/munged.pid",
-                       "--log-file=" + m->dir_ + "/munged.log",
-                       "--seed-file=" + m->dir_ + "/munged.seed", "--num-threads=2"},
-                      -1, m->dir_ + "/munged.out");
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(m->pid_, &status, WNOHANG) == m->pid_) {
-      m->pid_ = -1;
-      return Status::Unavailable("munged exited at start; see " + m->dir_);
-    }
-    if (fs::exists(m->socket_)) {
-      std::string cmd = "/usr/bin/munge -n -S " + m->socket_ + " >/dev/null 2>&1";
-      if (std::system(cmd.c_str()) == 0) return m;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  return Status::DeadlineExceeded("munged did not answer within 10 s");
+  CVFS_ASSIGN_OR_RETURN(m->dir_, cvfs::testing::MakeTempDir("cvfs-net-munge"));
+  CVFS_ASSIGN_OR_RETURN(m->daemon_, cvfs::testing::MungeDaemon::Start(m->dir_, key_file));
+  return m;
 }
 
 PrivateMunged::~PrivateMunged() {
-  KillAndReap(&pid_);
+  daemon_.reset();
   std::error_code ec;
   fs::remove_all(dir_, ec);
 }

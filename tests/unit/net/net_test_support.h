@@ -11,6 +11,7 @@
 
 #include "core/status.h"
 #include "net/rpc.h"
+#include "tests/cluster/services.h"
 
 namespace cvfs::net::testing {
 
@@ -34,19 +35,20 @@ uint64_t Fnv1a(const char* data, size_t len);
 // Registers the TestMethod handlers on `ep`.
 void RegisterTestHandlers(RpcEndpoint& ep);
 
-// A munged with its own key and socket in a fresh temp dir; killed on destruction.
+// A munged with its own key and socket in a fresh temp dir (the shared MungeDaemon of
+// tests/cluster/services.h); killed and its directory removed on destruction.
 class PrivateMunged {
  public:
   // `key_file` empty: a fresh random key.
   static Result<std::unique_ptr<PrivateMunged>> Start(const std::string& key_file = "");
   ~PrivateMunged();
-  const std::string& socket() const { return socket_; }
-  const std::string& key() const { return key_; }
+  const std::string& socket() const { return daemon_->socket_path(); }
+  const std::string& key() const { return daemon_->key_file(); }
 
  private:
   PrivateMunged() = default;
-  pid_t pid_ = -1;
-  std::string dir_, socket_, key_;
+  std::string dir_;
+  std::unique_ptr<cvfs::testing::MungeDaemon> daemon_;
 };
 
 // The rpc_test_server helper: prints its address, serves until killed.
