@@ -217,6 +217,7 @@ nlohmann::json RunDoctor(const DoctorOptions& options) {
   checks.push_back(CheckMunge(munge_socket));
   if (!options.etcd_endpoints.empty()) {
     DoctorOptions effective = options;
+    if (options.etcd_from_config && have_config) effective.etcd_endpoints = config.etcd_endpoints;
     if (effective.cluster.empty() && have_config) effective.cluster = config.cluster;
     CheckControlPlane(effective, have_config ? &config : nullptr, config.node_id, &checks);
   }

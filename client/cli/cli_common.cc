@@ -18,16 +18,24 @@ std::vector<std::string> GlobalOptions::EtcdEndpoints() const {
 
 int ExitCodeFor(const Status& status) {
   switch (status.code()) {
-    case ErrorCode::kOk: return kExitOk;
+    case ErrorCode::kOk:
+      return kExitOk;
     case ErrorCode::kInvalidArgument:
-    case ErrorCode::kConfigError: return kExitUsage;
-    case ErrorCode::kUnavailable: return kExitUnavailable;
-    case ErrorCode::kNotFound: return kExitNotFound;
-    case ErrorCode::kAlreadyExists: return kExitExists;
-    case ErrorCode::kDeadlineExceeded: return kExitTimeout;
+    case ErrorCode::kConfigError:
+      return kExitUsage;
+    case ErrorCode::kUnavailable:
+      return kExitUnavailable;
+    case ErrorCode::kNotFound:
+      return kExitNotFound;
+    case ErrorCode::kAlreadyExists:
+      return kExitExists;
+    case ErrorCode::kDeadlineExceeded:
+      return kExitTimeout;
     case ErrorCode::kUnauthenticated:
-    case ErrorCode::kPermissionDenied: return kExitDenied;
-    default: return kExitInternal;
+    case ErrorCode::kPermissionDenied:
+      return kExitDenied;
+    default:
+      return kExitInternal;
   }
 }
 

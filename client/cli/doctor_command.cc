@@ -14,8 +14,7 @@ namespace {
 constexpr const char* kDefaultConfig = "/etc/cvfs/cvfsd.toml";
 
 void PrintHuman(const nlohmann::json& report) {
-  std::printf("node %s (%s)\n", report.value("node", "").c_str(),
-              report.value("role", "").c_str());
+  std::printf("node %s (%s)\n", report.value("node", "").c_str(), report.value("role", "").c_str());
   for (const auto& check : report.value("checks", nlohmann::json::array())) {
     const std::string severity = check.value("severity", "");
     const char* mark = severity == "error"     ? "FAIL"
@@ -48,7 +47,10 @@ void RegisterDoctorCommand(CLI::App& app, GlobalOptions& global, int* rc) {
   cmd->callback([&global, rc, json, config, provider, no_etcd] {
     InitCommandLogging(global);
     DoctorOptions options;
-    if (!*no_etcd) options.etcd_endpoints = global.EtcdEndpoints();
+    if (!*no_etcd) {
+      options.etcd_endpoints = global.EtcdEndpoints();
+      options.etcd_from_config = !global.etcd_given;
+    }
     options.cluster = global.cluster;
     options.munge_socket = global.munge_socket;
     options.config_path = *config;

@@ -13,7 +13,10 @@
 int main(int argc, char** argv) {
   using namespace cvfs::cli;
   GlobalOptions global;
-  if (const char* v = getenv("CVFS_ETCD")) global.etcd = v;
+  if (const char* v = getenv("CVFS_ETCD")) {
+    global.etcd = v;
+    global.etcd_given = true;
+  }
   if (const char* v = getenv("CVFS_CLUSTER")) global.cluster = v;
   if (const char* v = getenv("CVFS_MUNGE_SOCKET")) global.munge_socket = v;
 
@@ -21,7 +24,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "cvfs " CVFS_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the command: `cvfs status --cluster x`
-  app.add_option("--etcd", global.etcd, "etcd endpoints, comma-separated (env CVFS_ETCD)");
+  app.add_option("--etcd", global.etcd, "etcd endpoints, comma-separated (env CVFS_ETCD)")
+      ->each([&global](const std::string&) { global.etcd_given = true; });
   app.add_option("--cluster", global.cluster, "cluster name (env CVFS_CLUSTER)");
   app.add_option("--munge-socket", global.munge_socket, "munged socket (env CVFS_MUNGE_SOCKET)");
   app.add_option("--timeout-ms", global.timeout_ms, "timeout of each control-plane call")

@@ -42,6 +42,9 @@ Status ValidateClusterName(const std::string& name);
 
 struct DoctorOptions {
   std::vector<std::string> etcd_endpoints;  // empty: skip the etcd and registration checks
+  // When true and a cvfsd config is read, its [etcd] endpoints replace etcd_endpoints (the
+  // tool was not told which etcd to use; the node's own config knows).
+  bool etcd_from_config = false;
   std::string cluster;
   std::string munge_socket;  // empty: munged's default
   std::string config_path;   // a cvfsd config; empty: this node runs a client only

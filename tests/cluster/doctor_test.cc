@@ -54,6 +54,22 @@ TEST_CASE("cvfs doctor on backend and client-only nodes, healthy and broken") {
   CHECK(Check(healthy, "cvfsd")["ok"] == true);
   CHECK(Check(healthy, "drives")["ok"] == true);
 
+  // As a Slurm health check runs it: no CVFS_ETCD/CVFS_CLUSTER in the environment; etcd
+  // and cluster come from the node's own config.
+  {
+    std::string out;
+    rc =
+        RunCommand("env -u CVFS_ETCD -u CVFS_CLUSTER CVFS_MUNGE_SOCKET=" + cluster.munge_socket() +
+                       " " + BinPath("cvfs") + " doctor --json --config " + config + " 2>/dev/null",
+                   &out);
+    auto from_config = nlohmann::json::parse(out, nullptr, /*allow_exceptions=*/false);
+    INFO(out);
+    REQUIRE(from_config.is_object());
+    CHECK(rc == 0);
+    CHECK(Check(from_config, "etcd")["ok"] == true);
+    CHECK(Check(from_config, "cvfsd")["ok"] == true);
+  }
+
   // A client-only node: no config, no cvfsd, still healthy.
   auto client = RunDoctor(cluster, "--config ''", &rc);
   CHECK(rc == 0);
