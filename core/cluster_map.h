@@ -21,7 +21,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/node_id.h"
+#include "core/placement_group.h"
 #include "core/status.h"
+#include "core/stripe_layout.h"
 
 namespace cvfs {
 
@@ -84,6 +86,31 @@ struct NodeEntry {
   bool operator==(const NodeEntry&) const = default;
 };
 
+// A filesystem: its protection scheme and, once the manager placed it, its PG table.
+// Defined by `cvfs fs create` (stored under KeyLayout::FilesystemsPrefix() without groups);
+// the manager copies it into the map with `groups` filled (pg_count PGs of N+P members).
+// The table is computed once, when the filesystem is placed, and then kept while nodes go
+// down and come back (reads decode around missing members); moving data to a new layout is
+// the rebuild/rebalance work of a later issue.
+struct FilesystemInfo {
+  std::string name;  // [A-Za-z0-9._-], 1..64, starts with a letter or digit
+  uint32_t id = 0;   // > 0, unique in the cluster, never reused; part of every cell key
+  StripeGeometry geometry;
+  uint32_t pg_count = 0;
+  int64_t created_ms = 0;
+  std::vector<PlacementGroup> groups;  // empty: not placed yet
+
+  bool placed() const { return !groups.empty(); }
+  bool operator==(const FilesystemInfo&) const = default;
+};
+
+inline constexpr size_t kMaxFilesystemNameLength = 64;
+inline constexpr size_t kMaxFilesystemsPerMap = 1024;
+
+// OK if `name` is 1..kMaxFilesystemNameLength characters of [A-Za-z0-9._-] starting with a
+// letter or digit (it becomes an etcd key component); kInvalidArgument naming the problem.
+Status ValidateFilesystemName(std::string_view name);
+
 struct ClusterMap {
   std::string cluster;
   Epoch epoch;
@@ -91,7 +118,8 @@ struct ClusterMap {
   int64_t manager_term = 0;  // create revision of the manager's election key (fencing)
   int64_t updated_ms = 0;    // wall clock of the write
   std::map<NodeId, NodeEntry> nodes;
-  // Placement groups and maintenance grants will be added here as new JSON fields.
+  std::map<std::string, FilesystemInfo> filesystems;  // by name
+  // Maintenance grants will be added here as a new JSON field.
 
   bool operator==(const ClusterMap&) const = default;
 };
@@ -104,6 +132,15 @@ nlohmann::json NodeRecordToJson(const NodeRecord& record);
 Result<NodeRecord> NodeRecordFromJson(const nlohmann::json& json);
 nlohmann::json ClusterMapToJson(const ClusterMap& map);
 Result<ClusterMap> ClusterMapFromJson(const nlohmann::json& json);
+
+// Filesystem JSON: {"name", "id", "data_cells", "parity_cells", "cell_bytes", "pg_count",
+// "created_ms", "groups": PlacementGroupsToJson form (absent or [] when not placed)}.
+// FromJson validates the name, id > 0, the geometry (ValidateStripeGeometry), pg_count in
+// 1..kMaxPgCount and that `groups` is empty or exactly pg_count PGs N+P wide; it returns
+// kMalformedMessage naming the field otherwise. In the map JSON the filesystems are the
+// array "filesystems" (absent: none); duplicate names or ids are refused.
+nlohmann::json FilesystemInfoToJson(const FilesystemInfo& fs);
+Result<FilesystemInfo> FilesystemInfoFromJson(const nlohmann::json& json);
 
 // Text forms (compact JSON) as stored in etcd. Parse* also reject text that is not JSON.
 std::string SerializeNodeRecord(const NodeRecord& record);

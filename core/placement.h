@@ -26,41 +26,13 @@
 
 #include "core/cluster_map.h"
 #include "core/node_id.h"
+#include "core/placement_group.h"
 #include "core/status.h"
 
 namespace cvfs {
 
-// Bounds of a protection scheme and of a PG table (also the decoder's bounds).
-inline constexpr int kMinDataCells = 2;
-inline constexpr int kMaxDataCells = 16;
-inline constexpr int kMaxPgCount = 65536;
-inline constexpr int kMaxPgWidth = kMaxDataCells + 4;  // N + P
-
-struct PlacementPolicy {
-  int data_cells = 4;    // N, 2..16
-  int parity_cells = 2;  // P, 2 or 4
-  int pg_count = 1024;   // 1..65536
-
-  int width() const { return data_cells + parity_cells; }
-};
-
 // OK when N, P and pg_count are within bounds; kInvalidArgument naming the bad value.
 Status ValidatePlacementPolicy(const PlacementPolicy& policy);
-
-// One slot of a PG: drive `drive_index` (index into NodeRecord::drives) of `node`.
-struct PgMember {
-  NodeId node;
-  uint32_t drive_index = 0;
-
-  bool operator==(const PgMember&) const = default;
-};
-
-struct PlacementGroup {
-  uint32_t id = 0;
-  std::vector<PgMember> members;  // index i holds cell i; index 0 = preferred primary
-
-  bool operator==(const PlacementGroup&) const = default;
-};
 
 // Computes the PG table for `map` under `policy`.
 //
