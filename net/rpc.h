@@ -51,6 +51,9 @@ struct RpcOptions {
   int progress_poll_us = 0;
   size_t max_message_bytes = 64 * 1024;  // largest request/reply payload
   int handler_threads = 2;
+  // Threads of the separate pool for HandlerMode::kCoordinator handlers (0: none; such
+  // handlers then share the `handler_threads` pool).
+  int coordinator_threads = 0;
   size_t max_queued_requests = 4096;  // requests waiting for a handler; beyond: kResourceExhausted
 };
 
@@ -79,6 +82,12 @@ enum class HandlerMode {
   // 2-core box). Contract: the handler is cheap (a few microseconds), never blocks, never
   // makes a synchronous Call/Connect/Rma on this endpoint, and is thread-safe.
   kInline,
+  // On the separate `coordinator_threads` pool: for handlers that themselves call other
+  // nodes and wait (a stripe's primary calling its members). Keeping them off the worker pool
+  // means a node whose coordinators all wait on peers still serves its peers' kWorker
+  // requests, so two primaries waiting on each other cannot deadlock. kWorker handlers must
+  // never wait on a remote kWorker handler.
+  kCoordinator,
 };
 
 // A window of a peer's registered memory, as sent inside a payload.

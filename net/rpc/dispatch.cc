@@ -163,7 +163,9 @@ void RpcEndpoint::Impl::Dispatch(wire::EnvelopeFields env, const Status& st, uin
     h.method = env.method;
     return h;
   }();
-  if (!workers_->TrySubmit(
+  rpc::WorkerPool& pool =
+      (entry->mode == HandlerMode::kCoordinator && coordinators_) ? *coordinators_ : *workers_;
+  if (!pool.TrySubmit(
           [this, env = std::move(env), peer, session, entry = std::move(entry)]() mutable {
             HandleRequest(std::move(env), peer, std::move(session), *entry);
           })) {

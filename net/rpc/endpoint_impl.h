@@ -143,6 +143,7 @@ class RpcEndpoint::Impl {
   std::unique_ptr<BufferPool> recv_pool_;
   std::unique_ptr<BufferPool> send_pool_;
   std::unique_ptr<rpc::WorkerPool> workers_;
+  std::unique_ptr<rpc::WorkerPool> coordinators_;  // kCoordinator handlers; may be null
 
   std::atomic<bool> stopping_{false};
   std::once_flag shutdown_once_;

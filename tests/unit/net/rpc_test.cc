@@ -115,6 +115,69 @@ TEST_CASE("inline handlers answer on the reading thread, worker handlers still b
   CHECK(slow_done == 2);
 }
 
+TEST_CASE("coordinator handlers calling each other's workers cannot deadlock", "[net][rpc]") {
+  // Two nodes, one worker and one coordinator thread each. Each node's coordinator handler
+  // calls the other node's worker handler and waits. With coordinators on the worker pool,
+  // both workers would wait on each other until the deadline; on their own pool they finish.
+  const std::string provider = "tcp;ofi_rxm";
+  constexpr uint16_t kRelay = 60901;
+  constexpr uint16_t kLeaf = 60902;
+  std::unique_ptr<RpcEndpoint> nodes[2];
+  for (auto& n : nodes) {
+    RpcOptions options;
+    options.provider = provider;
+    options.name = "node";
+    options.require_auth = false;
+    options.handler_threads = 1;
+    options.coordinator_threads = 1;
+    auto e = RpcEndpoint::Create(options);
+    REQUIRE(e.ok());
+    n = std::move(e).value();
+  }
+  PeerId to_other[2];
+  for (int i = 0; i < 2; ++i) {
+    auto p = nodes[i]->Connect(nodes[1 - i]->address(), 5s);
+    REQUIRE(p.ok());
+    to_other[i] = *p;
+  }
+  for (int i = 0; i < 2; ++i) {
+    RpcEndpoint* self = nodes[i].get();
+    const PeerId other = to_other[i];
+    self->RegisterHandler(kLeaf, [](const RpcContext&, std::string_view p) -> Result<std::string> {
+      std::this_thread::sleep_for(20ms);
+      return "leaf:" + std::string(p);
+    });
+    self->RegisterHandler(
+        kRelay,
+        [self, other](const RpcContext&, std::string_view p) -> Result<std::string> {
+          return self->Call(other, kLeaf, p, 3s);
+        },
+        HandlerMode::kCoordinator);
+  }
+  auto client = MakeEndpoint(provider, "client");
+  PeerId to_node[2];
+  for (int i = 0; i < 2; ++i) {
+    auto p = client->Connect(nodes[i]->address(), 5s);
+    REQUIRE(p.ok());
+    to_node[i] = *p;
+  }
+  // Both coordinators busy at once, each waiting on the other's worker; and a worker kept
+  // busy by a direct call too.
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  for (int round = 0; round < 10; ++round) {
+    for (int i = 0; i < 2; ++i) {
+      client->CallAsync(to_node[i], kRelay, "r" + std::to_string(round), 10s,
+                        [&](Result<std::string> r) { (r.ok() ? ok : failed)++; });
+      client->CallAsync(to_node[i], kLeaf, "direct", 10s,
+                        [&](Result<std::string> r) { (r.ok() ? ok : failed)++; });
+    }
+  }
+  for (int i = 0; i < 1000 && ok + failed < 40; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(failed == 0);
+  CHECK(ok == 40);
+}
+
 TEST_CASE("rpc round trip with a server in another process", "[net][rpc]") {
   const std::string provider = GENERATE(from_range(kProviders));
   INFO("provider " << provider);
