@@ -25,7 +25,17 @@ std::string BinPath(const std::string& name) {
 Result<std::unique_ptr<TestCluster>> TestCluster::Start(const ClusterOptions& options) {
   auto cluster = std::unique_ptr<TestCluster>(new TestCluster());
   cluster->options_ = options;
-  CVFS_ASSIGN_OR_RETURN(cluster->dir_, MakeTempDir("cvfs-cluster"));
+  if (!options.base_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(options.base_dir, ec);
+    const std::string pattern = options.base_dir + "/cvfs-cluster-XXXXXX";
+    std::vector<char> buf(pattern.begin(), pattern.end());
+    buf.push_back('\0');
+    if (mkdtemp(buf.data()) == nullptr) return Status::IoError("mkdtemp in " + options.base_dir);
+    cluster->dir_ = buf.data();
+  } else {
+    CVFS_ASSIGN_OR_RETURN(cluster->dir_, MakeTempDir("cvfs-cluster"));
+  }
   std::vector<std::string> etcd_hosts;
   if (options.network_namespaces) {
     CVFS_ASSIGN_OR_RETURN(cluster->network_, TestNetwork::Create(options.nodes));
@@ -64,6 +74,7 @@ Result<std::unique_ptr<TestCluster>> TestCluster::Start(const ClusterOptions& op
 
 TestCluster::~TestCluster() {
   for (auto& node : nodes_) node.process.Stop(2000ms);
+  for (const auto& mount : tmpfs_mounts_) RunCommand("umount -l '" + mount + "' 2>&1");
   munge_.reset();
   etcd_.reset();
   network_.reset();
@@ -83,6 +94,16 @@ Status TestCluster::WriteNodeConfig(int i) {
   std::error_code ec;
   fs::create_directories(node_dir + "/drive0", ec);
   if (ec) return Status::IoError("mkdir " + node_dir + ": " + ec.message());
+  if (options_.drive_tmpfs_bytes > 0) {
+    const std::string drive = node_dir + "/drive0";
+    std::string out;
+    if (RunCommand("mount -t tmpfs -o size=" + std::to_string(options_.drive_tmpfs_bytes) +
+                       " cvfs-test-drive '" + drive + "' 2>&1",
+                   &out) != 0) {
+      return Status::NotSupported("cannot mount a tmpfs drive (needs root): " + out);
+    }
+    tmpfs_mounts_.push_back(drive);
+  }
   node.config_path = node_dir + "/cvfsd.toml";
   node.log_path = node_dir + "/cvfsd.log";
   const int domains = options_.failure_domains > 0 ? options_.failure_domains : options_.nodes;
@@ -108,14 +129,37 @@ Status TestCluster::WriteNodeConfig(int i) {
   return Status::Ok();
 }
 
-Status TestCluster::StartNode(int i) {
+Status TestCluster::StartNode(int i, const std::vector<std::string>& env) {
   Node& node = nodes_[i];
   if (node.process.Running()) return Status::AlreadyExists(node.id + " is running");
   SpawnOptions opts;
   opts.argv = {BinPath("cvfsd"), "--config", node.config_path};
+  opts.env = env;
   opts.log_path = node.log_path;
   if (network_ != nullptr) opts.netns = network_->namespace_name(i);
   CVFS_ASSIGN_OR_RETURN(node.process, ChildProcess::Spawn(opts));
+  return Status::Ok();
+}
+
+std::string TestCluster::drive_path(int i) const { return dir_ + "/" + nodes_[i].id + "/drive0"; }
+
+Status TestCluster::WaitNodeUp(int i, std::chrono::milliseconds timeout) {
+  const std::string id = nodes_[i].id;
+  auto status =
+      WaitForStatus([&](const nlohmann::json& s) { return NodeState(s, id) == "up"; }, timeout);
+  if (!status.ok()) return status.status().WithContext(id + " did not come up\n" + DumpLogs());
+  return Status::Ok();
+}
+
+Status TestCluster::CreateFilesystem(const std::string& name, const std::string& protection,
+                                     const std::string& cell, const std::string& more) {
+  std::string out;
+  const int rc = RunCli("fs create " + name + " --protection " + protection + " --cell " + cell +
+                            " " + more + " 2>&1",
+                        &out);
+  if (rc != 0) {
+    return Status::Internal("cvfs fs create exited " + std::to_string(rc) + ": " + out);
+  }
   return Status::Ok();
 }
 

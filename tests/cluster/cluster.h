@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,12 @@ struct ClusterOptions {
   // Run every cvfsd in its own network namespace (a separate "host" on a test bridge) so
   // PartitionNode can cut it off. Needs root.
   bool network_namespaces = false;
+  // >0: each node's drive is a tmpfs of this many bytes mounted by the test (root), e.g. a
+  // small drive that fills, or RAM drives for the software path alone. 0: a plain
+  // directory under the test directory (the local disk).
+  uint64_t drive_tmpfs_bytes = 0;
+  // Where node directories go; "": under $TMPDIR. Lets a benchmark put drives on a chosen disk.
+  std::string base_dir;
 };
 
 class TestCluster {
@@ -51,8 +58,20 @@ class TestCluster {
   pid_t pid(int i) const { return nodes_[i].process.pid(); }
   bool running(int i) { return nodes_[i].process.Running(); }
 
-  // Starts node i (again). It keeps its id, config and state directory.
-  Status StartNode(int i);
+  // Starts node i (again). It keeps its id, config and state directory. `env` adds
+  // "KEY=VALUE" entries for this start only (e.g. CVFS_CRASH_AT for fault injection).
+  Status StartNode(int i, const std::vector<std::string>& env = {});
+  // Waits until node i is up in the map (after a restart), or kDeadlineExceeded.
+  Status WaitNodeUp(int i, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // The drive directory of node i, and its log.
+  std::string drive_path(int i) const;
+  std::string log_path(int i) const { return nodes_[i].log_path; }
+  // The exit status (waitpid form) of node i once it has exited.
+  std::optional<int> wait_status(int i) { return nodes_[i].process.wait_status(); }
+  // Runs `cvfs fs create NAME --protection PROTECTION --cell CELL [more]`; the CLI's output
+  // goes into the error on failure.
+  Status CreateFilesystem(const std::string& name, const std::string& protection,
+                          const std::string& cell, const std::string& more = "");
   void KillNode(int i);    // SIGKILL: a crash
   void StopNode(int i);    // SIGTERM: a clean shutdown
   void PauseNode(int i);   // SIGSTOP: a hang (no keepalives, no replies)
@@ -94,6 +113,7 @@ class TestCluster {
   std::unique_ptr<MungeDaemon> munge_;
   std::unique_ptr<TestNetwork> network_;  // only with options_.network_namespaces
   std::vector<Node> nodes_;
+  std::vector<std::string> tmpfs_mounts_;  // unmounted by the destructor
 };
 
 // Seconds elapsed since `t0` (steady clock), for the figures tests print.
