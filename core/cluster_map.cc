@@ -1,8 +1,11 @@
 #include "core/cluster_map.h"
 
 #include <cctype>
+#include <limits>
 #include <set>
 #include <utility>
+
+#include "core/placement.h"
 
 namespace cvfs {
 namespace {
@@ -145,6 +148,38 @@ nlohmann::json NodeRecordBodyToJson(const NodeRecord& record) {
               {"start_time_ms", record.start_time_ms}};
 }
 
+Status GetBoundedInt(const json& object, const char* name, std::string_view where, int64_t min,
+                     int64_t max, int64_t* out) {
+  CVFS_RETURN_IF_ERROR(GetInt64(object, name, /*required=*/true, where, out));
+  if (*out < min || *out > max) {
+    return Malformed(where, std::string("field '") + name + "' = " + std::to_string(*out) +
+                                " is outside " + std::to_string(min) + ".." + std::to_string(max));
+  }
+  return Status::Ok();
+}
+
+// The shared rule of node ids and filesystem names (they become etcd key components):
+// 1..max_length characters of [A-Za-z0-9._-], starting with a letter or digit.
+Status ValidateIdentifier(std::string_view what, std::string_view name, size_t max_length) {
+  const std::string kind(what);
+  if (name.empty()) return Status::InvalidArgument(kind + " is empty");
+  if (name.size() > max_length) {
+    return Status::InvalidArgument(kind + " longer than " + std::to_string(max_length));
+  }
+  if (!std::isalnum(static_cast<unsigned char>(name[0]))) {
+    return Status::InvalidArgument(kind + " '" + std::string(name) +
+                                   "' must start with a letter or digit");
+  }
+  for (char c : name) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return Status::InvalidArgument(kind + " '" + std::string(name) +
+                                     "' has a character outside [A-Za-z0-9._-]");
+    }
+  }
+  return Status::Ok();
+}
+
 template <typename T, typename F>
 Result<T> ParseText(std::string_view text, std::string_view what, F from_json) {
   json parsed = json::parse(text.begin(), text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
@@ -160,22 +195,67 @@ Result<T> ParseText(std::string_view text, std::string_view what, F from_json) {
 }  // namespace
 
 Status ValidateNodeId(std::string_view id) {
-  if (id.empty()) return Status::InvalidArgument("node id is empty");
-  if (id.size() > kMaxNodeIdLength) {
-    return Status::InvalidArgument("node id longer than " + std::to_string(kMaxNodeIdLength));
+  return ValidateIdentifier("node id", id, kMaxNodeIdLength);
+}
+
+Status ValidateFilesystemName(std::string_view name) {
+  return ValidateIdentifier("filesystem name", name, kMaxFilesystemNameLength);
+}
+
+nlohmann::json FilesystemInfoToJson(const FilesystemInfo& fs) {
+  json out{{"name", fs.name},
+           {"id", fs.id},
+           {"data_cells", fs.geometry.data_cells},
+           {"parity_cells", fs.geometry.parity_cells},
+           {"cell_bytes", fs.geometry.cell_bytes},
+           {"pg_count", fs.pg_count},
+           {"created_ms", fs.created_ms}};
+  if (!fs.groups.empty()) out["groups"] = PlacementGroupsToJson(fs.groups);
+  return out;
+}
+
+Result<FilesystemInfo> FilesystemInfoFromJson(const nlohmann::json& json_value) {
+  std::string where = "filesystem";
+  if (!json_value.is_object()) return Malformed(where, "not a JSON object");
+  FilesystemInfo fs;
+  CVFS_RETURN_IF_ERROR(GetString(json_value, "name", true, where, &fs.name));
+  if (Status s = ValidateFilesystemName(fs.name); !s.ok()) return Malformed(where, s.message());
+  where += " " + fs.name;
+  int64_t value = 0;
+  CVFS_RETURN_IF_ERROR(
+      GetBoundedInt(json_value, "id", where, 1, std::numeric_limits<uint32_t>::max(), &value));
+  fs.id = static_cast<uint32_t>(value);
+  CVFS_RETURN_IF_ERROR(GetBoundedInt(json_value, "data_cells", where, 0, kMaxPgWidth, &value));
+  fs.geometry.data_cells = static_cast<int>(value);
+  CVFS_RETURN_IF_ERROR(GetBoundedInt(json_value, "parity_cells", where, 0, kMaxPgWidth, &value));
+  fs.geometry.parity_cells = static_cast<int>(value);
+  CVFS_RETURN_IF_ERROR(GetBoundedInt(json_value, "cell_bytes", where, 0,
+                                     std::numeric_limits<uint32_t>::max(), &value));
+  fs.geometry.cell_bytes = static_cast<uint32_t>(value);
+  if (Status s = ValidateStripeGeometry(fs.geometry); !s.ok()) {
+    return Malformed(where, s.message());
   }
-  if (!std::isalnum(static_cast<unsigned char>(id[0]))) {
-    return Status::InvalidArgument("node id '" + std::string(id) +
-                                   "' must start with a letter or digit");
-  }
-  for (char c : id) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-    if (!ok) {
-      return Status::InvalidArgument("node id '" + std::string(id) +
-                                     "' has a character outside [A-Za-z0-9._-]");
+  CVFS_RETURN_IF_ERROR(GetBoundedInt(json_value, "pg_count", where, 1, kMaxPgCount, &value));
+  fs.pg_count = static_cast<uint32_t>(value);
+  CVFS_RETURN_IF_ERROR(GetInt64(json_value, "created_ms", false, where, &fs.created_ms));
+  if (const json* groups = Field(json_value, "groups"); groups != nullptr && !groups->is_null()) {
+    auto parsed = PlacementGroupsFromJson(*groups);
+    if (!parsed.ok()) return Malformed(where, parsed.status().message());
+    fs.groups = std::move(parsed).value();
+    if (!fs.groups.empty()) {
+      if (fs.groups.size() != fs.pg_count) {
+        return Malformed(where, "groups has " + std::to_string(fs.groups.size()) +
+                                    " PGs, pg_count is " + std::to_string(fs.pg_count));
+      }
+      // PlacementGroupsFromJson checked that every PG has the same width.
+      if (fs.groups[0].members.size() != static_cast<size_t>(fs.geometry.width())) {
+        return Malformed(where, "PGs are " + std::to_string(fs.groups[0].members.size()) +
+                                    " wide, the geometry needs " +
+                                    std::to_string(fs.geometry.width()));
+      }
     }
   }
-  return Status::Ok();
+  return fs;
 }
 
 std::string_view NodeStateName(NodeState state) {
@@ -231,6 +311,8 @@ Result<NodeRecord> NodeRecordFromJson(const nlohmann::json& json_value) {
 }
 
 nlohmann::json ClusterMapToJson(const ClusterMap& map) {
+  json filesystems = json::array();
+  for (const auto& [name, fs] : map.filesystems) filesystems.push_back(FilesystemInfoToJson(fs));
   json nodes = json::array();
   for (const auto& [id, entry] : map.nodes) {
     nodes.push_back(json{{"id", id.str()},
@@ -244,7 +326,8 @@ nlohmann::json ClusterMapToJson(const ClusterMap& map) {
               {"manager", map.manager.empty() ? json(nullptr) : json(map.manager.str())},
               {"manager_term", map.manager_term},
               {"updated_ms", map.updated_ms},
-              {"nodes", std::move(nodes)}};
+              {"nodes", std::move(nodes)},
+              {"filesystems", std::move(filesystems)}};
 }
 
 Result<ClusterMap> ClusterMapFromJson(const nlohmann::json& json_value) {
@@ -287,6 +370,22 @@ Result<ClusterMap> ClusterMapFromJson(const nlohmann::json& json_value) {
     NodeId node_id(std::move(id));
     if (map.nodes.contains(node_id)) return Malformed(where, "duplicate node id");
     map.nodes.emplace(std::move(node_id), std::move(entry));
+  }
+  if (const json* filesystems = Field(json_value, "filesystems");
+      filesystems != nullptr && !filesystems->is_null()) {
+    if (!filesystems->is_array()) return Malformed(kWhere, "filesystems is not an array");
+    if (filesystems->size() > kMaxFilesystemsPerMap) {
+      return Malformed(kWhere, "too many filesystems");
+    }
+    std::set<uint32_t> ids;
+    for (const json& f : *filesystems) {
+      CVFS_ASSIGN_OR_RETURN(FilesystemInfo fs, FilesystemInfoFromJson(f));
+      const std::string where = std::string(kWhere) + " filesystem " + fs.name;
+      if (!ids.insert(fs.id).second) return Malformed(where, "duplicate filesystem id");
+      if (map.filesystems.contains(fs.name)) return Malformed(where, "duplicate filesystem name");
+      std::string name = fs.name;
+      map.filesystems.emplace(std::move(name), std::move(fs));
+    }
   }
   return map;
 }
