@@ -1,0 +1,602 @@
+#include "server/store/cell_store.h"
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "core/checksum.h"
+#include "core/logging.h"
+#include "core/stripe_layout.h"
+#include "server/store/aligned_buffer_pool.h"
+#include "server/store/cell_index.h"
+#include "server/store/data_file.h"
+#include "server/store/extent_allocator.h"
+#include "server/store/io_ring.h"
+
+namespace cvfs::server {
+namespace {
+
+constexpr uint64_t kBlock = kChecksumBlockBytes;
+constexpr size_t kLockStripes = 1024;
+
+uint64_t BlocksFor(uint64_t bytes) { return (bytes + kBlock - 1) / kBlock; }
+
+bool IsAligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kBlock == 0; }
+
+std::string DescribeVersion(const CellKey& key, uint64_t version) {
+  return DescribeCellKey(key) + " v" + std::to_string(version);
+}
+
+}  // namespace
+
+std::string DescribeCellKey(const CellKey& key) {
+  return "fs" + std::to_string(key.fs_id) + "/ino" + std::to_string(key.inode) + "/s" +
+         std::to_string(key.stripe) + "/c" + std::to_string(key.cell_index);
+}
+
+class CellStore::Impl {
+ public:
+  Impl(CellStoreOptions options, std::unique_ptr<DataFile> file, std::unique_ptr<IoRing> ring,
+       std::unique_ptr<CellIndex> index, std::unique_ptr<ExtentAllocator> allocator)
+      : options_(std::move(options)),
+        file_(std::move(file)),
+        ring_(std::move(ring)),
+        index_(std::move(index)),
+        allocator_(std::move(allocator)) {}
+
+  Status WritePending(const CellKey& key, uint64_t version, std::span<const uint8_t> data);
+  Status Commit(const CellKey& key, uint64_t version, bool sync);
+  Status Abort(const CellKey& key, uint64_t version);
+  Result<std::vector<CellVersion>> Versions(const CellKey& key);
+  Result<CellVersion> Read(const CellKey& key, uint64_t version, uint64_t offset,
+                           std::span<uint8_t> out);
+  Status Rewrite(const CellKey& key, uint64_t version, std::span<const uint8_t> data);
+  Result<uint64_t> DeleteStripes(uint32_t fs_id, uint64_t inode, uint64_t first_stripe);
+  CellStoreStats stats() const;
+  const CellStoreOptions& options() const { return options_; }
+
+  // Counts the index at Open.
+  void InitCounts(uint64_t cells, uint64_t pending) {
+    cells_ = cells;
+    pending_ = pending;
+  }
+
+ private:
+  std::mutex& LockFor(const CellKey& key) { return locks_[LockIndex(key)]; }
+  static size_t LockIndex(const CellKey& key) {
+    uint64_t h = key.inode * 0x9E3779B97F4A7C15ull;
+    h ^= (key.stripe + 0x632BE59BD9B4E019ull) * 0xBF58476D1CE4E5B9ull;
+    h ^= (uint64_t{key.fs_id} << 16 | key.cell_index) * 0x94D049BB133111EBull;
+    return static_cast<size_t>((h ^ (h >> 31)) % kLockStripes);
+  }
+
+  // Allocates blocks, writes `data` zero-padded to whole blocks (durable) and fills the
+  // extent and CRCs of `entry`. On error nothing stays allocated.
+  Status WriteData(const CellKey& key, uint64_t version, std::span<const uint8_t> data,
+                   IndexEntry* entry);
+  Result<Extent> AllocateBlocks(uint64_t blocks, uint64_t bytes);
+  // Writes `batch` with sync=true, then releases the extents waiting for a synced index.
+  Status WriteSynced(const CellIndex::Batch& batch);
+  void FreeExtents(const std::vector<Extent>& extents);
+  // Blocks freed by an index change that is not yet durable wait here until the next synced
+  // index write: reusing them earlier could let a crash resurrect an entry whose blocks hold
+  // another cell's bytes.
+  void DeferFree(std::vector<Extent> extents);
+  Result<std::optional<IndexEntry>> Lookup(const CellKey& key, uint64_t version);
+  void AdjustCounts(int64_t cells, int64_t pending) {
+    cells_ += static_cast<uint64_t>(cells);
+    pending_ += static_cast<uint64_t>(pending);
+  }
+
+  const CellStoreOptions options_;
+  const std::unique_ptr<DataFile> file_;
+  const std::unique_ptr<IoRing> ring_;
+  const std::unique_ptr<CellIndex> index_;
+  const std::unique_ptr<ExtentAllocator> allocator_;
+  AlignedBufferPool buffers_;
+  std::array<std::mutex, kLockStripes> locks_;  // per-cell index read-modify-write
+
+  std::mutex deferred_mu_;
+  std::vector<Extent> deferred_;  // guarded by deferred_mu_
+
+  std::atomic<uint64_t> cells_{0};
+  std::atomic<uint64_t> pending_{0};
+  std::atomic<uint64_t> writes_{0};
+  std::atomic<uint64_t> reads_{0};
+  std::atomic<uint64_t> bytes_written_{0};
+  std::atomic<uint64_t> bytes_read_{0};
+  std::atomic<uint64_t> checksum_failures_{0};
+  std::atomic<uint64_t> no_space_errors_{0};
+};
+
+void CellStore::Impl::FreeExtents(const std::vector<Extent>& extents) {
+  for (const Extent& e : extents) {
+    Status s = allocator_->Free(e);
+    if (!s.ok()) LOG_ERROR("store.free_failed drive={} error={}", options_.data_path, s.ToString());
+  }
+}
+
+void CellStore::Impl::DeferFree(std::vector<Extent> extents) {
+  std::lock_guard lock(deferred_mu_);
+  deferred_.insert(deferred_.end(), extents.begin(), extents.end());
+}
+
+Status CellStore::Impl::WriteSynced(const CellIndex::Batch& batch) {
+  std::vector<Extent> ready;
+  {
+    std::lock_guard lock(deferred_mu_);
+    ready.swap(deferred_);
+  }
+  Status s = index_->Write(batch, /*sync=*/true);
+  if (!s.ok()) {
+    DeferFree(std::move(ready));
+    return s;
+  }
+  FreeExtents(ready);  // their index changes precede this synced write in the WAL
+  return s;
+}
+
+Result<Extent> CellStore::Impl::AllocateBlocks(uint64_t blocks, uint64_t bytes) {
+  std::optional<Extent> extent = allocator_->Allocate(blocks);
+  if (!extent) {
+    // Blocks waiting for a synced index may be enough: sync and release them.
+    std::vector<Extent> ready;
+    {
+      std::lock_guard lock(deferred_mu_);
+      ready.swap(deferred_);
+    }
+    if (!ready.empty()) {
+      Status s = index_->SyncWal();
+      if (s.ok()) {
+        FreeExtents(ready);
+        extent = allocator_->Allocate(blocks);
+      } else {
+        DeferFree(std::move(ready));
+      }
+    }
+  }
+  if (!extent) {
+    ++no_space_errors_;
+    const uint64_t free_bytes = allocator_->free_blocks() * kBlock;
+    std::string msg = "drive " + options_.data_path + " is full: " + std::to_string(free_bytes) +
+                      " bytes free, cell needs " + std::to_string(bytes);
+    if (free_bytes >= blocks * kBlock) {
+      msg += " (largest free run " + std::to_string(allocator_->largest_free_blocks() * kBlock) +
+             " bytes)";
+    }
+    return Status::NoSpace(std::move(msg));
+  }
+  return *extent;
+}
+
+Status CellStore::Impl::WriteData(const CellKey& key, uint64_t version,
+                                  std::span<const uint8_t> data, IndexEntry* entry) {
+  const uint64_t blocks = BlocksFor(data.size());
+  entry->version = version;
+  entry->length = static_cast<uint32_t>(data.size());
+  entry->crcs.assign(blocks, 0);
+  entry->extent = Extent{0, 0};
+  if (blocks == 0) return Status::Ok();
+
+  CVFS_ASSIGN_OR_RETURN(Extent extent, AllocateBlocks(blocks, blocks * kBlock));
+  const uint8_t* src = data.data();
+  AlignedBuffer bounce;
+  const bool whole_blocks = data.size() % kBlock == 0;
+  if (!whole_blocks || (file_->direct_io() && !IsAligned(src))) {
+    bounce = buffers_.Acquire(blocks * kBlock);
+    if (!bounce) {
+      FreeExtents({extent});
+      return Status::ResourceExhausted("no memory for a " + std::to_string(blocks * kBlock) +
+                                       " byte I/O buffer");
+    }
+    std::memcpy(bounce.data(), data.data(), data.size());
+    std::memset(bounce.data() + data.size(), 0, blocks * kBlock - data.size());
+    src = bounce.data();
+  }
+  for (uint64_t i = 0; i < blocks; ++i) entry->crcs[i] = Crc32c(src + i * kBlock, kBlock);
+
+  const int rc =
+      ring_->WriteFull(file_->fd(), src, blocks * kBlock, extent.start * kBlock, /*dsync=*/true);
+  if (rc < 0) {
+    FreeExtents({extent});
+    if (rc == -ENOSPC || rc == -EDQUOT) {
+      ++no_space_errors_;
+      return Status::NoSpace("drive " + options_.data_path + " is full: the file system has no " +
+                             "room for " + DescribeVersion(key, version) + " (" +
+                             std::to_string(allocator_->free_blocks() * kBlock) +
+                             " bytes free by the store's count, cell needs " +
+                             std::to_string(blocks * kBlock) + ")");
+    }
+    return Status::IoError("write of " + DescribeVersion(key, version) + " to " + file_->path() +
+                           " failed: " + std::strerror(-rc));
+  }
+  entry->extent = extent;
+  ++writes_;
+  bytes_written_ += data.size();
+  return Status::Ok();
+}
+
+Status CellStore::Impl::WritePending(const CellKey& key, uint64_t version,
+                                     std::span<const uint8_t> data) {
+  if (version == 0) return Status::InvalidArgument("cell version 0 cannot be written");
+  if (data.size() > kMaxCellBytes) {
+    return Status::InvalidArgument("cell data of " + std::to_string(data.size()) +
+                                   " bytes exceeds the maximum of " +
+                                   std::to_string(kMaxCellBytes));
+  }
+  IndexEntry entry;
+  entry.state = CellState::kPending;
+  CVFS_RETURN_IF_ERROR(WriteData(key, version, data, &entry));
+
+  std::vector<Extent> dropped;
+  {
+    std::lock_guard lock(LockFor(key));
+    Result<std::vector<IndexEntry>> existing = index_->List(key);
+    if (!existing.ok()) {
+      FreeExtents({entry.extent});
+      return existing.status();
+    }
+    CellIndex::Batch batch;
+    int64_t cells_delta = 1;
+    int64_t pending_delta = 1;
+    for (const IndexEntry& old : *existing) {
+      if (old.version == version) {
+        // Idempotent prepare: the new bytes replace this version (and it is pending again).
+        dropped.push_back(old.extent);
+        --cells_delta;
+        if (old.state == CellState::kPending) --pending_delta;
+      } else if (old.version < version && old.state == CellState::kPending) {
+        batch.Delete(key, old.version);
+        dropped.push_back(old.extent);
+        --cells_delta;
+        --pending_delta;
+      }
+    }
+    batch.Put(key, entry);
+    Status s = WriteSynced(batch);
+    if (!s.ok()) {
+      FreeExtents({entry.extent});
+      return s;
+    }
+    AdjustCounts(cells_delta, pending_delta);
+  }
+  FreeExtents(dropped);  // the synced index no longer references them
+  return Status::Ok();
+}
+
+Status CellStore::Impl::Commit(const CellKey& key, uint64_t version, bool sync) {
+  if (version == 0) return Status::InvalidArgument("cell version 0 cannot be committed");
+  std::vector<Extent> dropped;
+  {
+    std::lock_guard lock(LockFor(key));
+    CVFS_ASSIGN_OR_RETURN(std::vector<IndexEntry> existing, index_->List(key));
+    const IndexEntry* target = nullptr;
+    for (const IndexEntry& e : existing) {
+      if (e.version == version) target = &e;
+    }
+    if (target == nullptr) {
+      return Status::NotFound("commit of " + DescribeVersion(key, version) +
+                              ": version not stored");
+    }
+    const bool already = target->state == CellState::kCommitted;
+    CellIndex::Batch batch;
+    int64_t cells_delta = 0;
+    int64_t pending_delta = 0;
+    for (const IndexEntry& e : existing) {
+      if (e.version == version) continue;
+      // A repeated commit (already committed) keeps newer versions: they belong to a later
+      // write that was prepared after this commit first succeeded.
+      if (already && e.version > version) continue;
+      batch.Delete(key, e.version);
+      dropped.push_back(e.extent);
+      --cells_delta;
+      if (e.state == CellState::kPending) --pending_delta;
+    }
+    if (!already) {
+      IndexEntry committed = *target;
+      committed.state = CellState::kCommitted;
+      batch.Put(key, committed);
+      --pending_delta;
+    }
+    if (batch.empty()) return Status::Ok();
+    Status s = sync ? WriteSynced(batch) : index_->Write(batch, /*sync=*/false);
+    if (!s.ok()) return s;
+    AdjustCounts(cells_delta, pending_delta);
+  }
+  if (sync) {
+    FreeExtents(dropped);
+  } else {
+    DeferFree(std::move(dropped));
+  }
+  return Status::Ok();
+}
+
+Status CellStore::Impl::Abort(const CellKey& key, uint64_t version) {
+  if (version == 0) return Status::Ok();
+  Extent dropped;
+  {
+    std::lock_guard lock(LockFor(key));
+    CVFS_ASSIGN_OR_RETURN(std::optional<IndexEntry> entry, index_->Get(key, version));
+    if (!entry || entry->state != CellState::kPending) return Status::Ok();
+    CellIndex::Batch batch;
+    batch.Delete(key, version);
+    // Not synced: a lost abort leaves a pending version that recovery aborts again; its
+    // blocks wait for the next synced index write before reuse.
+    CVFS_RETURN_IF_ERROR(index_->Write(batch, /*sync=*/false));
+    AdjustCounts(-1, -1);
+    dropped = entry->extent;
+  }
+  DeferFree({dropped});
+  return Status::Ok();
+}
+
+Result<std::vector<CellVersion>> CellStore::Impl::Versions(const CellKey& key) {
+  CVFS_ASSIGN_OR_RETURN(std::vector<IndexEntry> entries, index_->List(key));
+  std::vector<CellVersion> out;
+  out.reserve(entries.size());
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    out.push_back(CellVersion{it->version, it->state, it->length});
+  }
+  return out;
+}
+
+Result<std::optional<IndexEntry>> CellStore::Impl::Lookup(const CellKey& key, uint64_t version) {
+  if (version != 0) return index_->Get(key, version);
+  CVFS_ASSIGN_OR_RETURN(std::vector<IndexEntry> entries, index_->List(key));
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    if (it->state == CellState::kCommitted) return std::optional<IndexEntry>(std::move(*it));
+  }
+  return std::optional<IndexEntry>();
+}
+
+Result<CellVersion> CellStore::Impl::Read(const CellKey& key, uint64_t version, uint64_t offset,
+                                          std::span<uint8_t> out) {
+  if (offset > kMaxCellBytes || out.size() > kMaxCellBytes - offset) {
+    return Status::InvalidArgument("read of " + std::to_string(out.size()) + " bytes at offset " +
+                                   std::to_string(offset) + " of " + DescribeCellKey(key) +
+                                   " exceeds the maximum cell size " +
+                                   std::to_string(kMaxCellBytes));
+  }
+  // Reads take no lock: a version dropped (and its blocks reused) while being read shows up
+  // as a checksum mismatch, which is only reported once the index confirms the entry is
+  // unchanged; otherwise the read starts over with the current entry.
+  constexpr int kAttempts = 3;
+  for (int attempt = 0;; ++attempt) {
+    CVFS_ASSIGN_OR_RETURN(std::optional<IndexEntry> found, Lookup(key, version));
+    if (!found) {
+      return Status::NotFound(version == 0
+                                  ? "no committed version of cell " + DescribeCellKey(key)
+                                  : "cell " + DescribeVersion(key, version) + " is not stored");
+    }
+    const IndexEntry& e = *found;
+    const CellVersion result{e.version, e.state, e.length};
+    const uint64_t end = std::min<uint64_t>(offset + out.size(), e.length);
+    if (offset >= end) {
+      std::memset(out.data(), 0, out.size());
+      ++reads_;
+      return result;
+    }
+    const uint64_t first = offset / kBlock;
+    const uint64_t last = BlocksFor(end);  // exclusive
+    const uint64_t io_bytes = (last - first) * kBlock;
+    uint8_t* dst = nullptr;
+    AlignedBuffer bounce;
+    const bool in_place = offset % kBlock == 0 && io_bytes <= out.size() &&
+                          (!file_->direct_io() || IsAligned(out.data()));
+    if (in_place) {
+      dst = out.data();
+    } else {
+      bounce = buffers_.Acquire(io_bytes);
+      if (!bounce) {
+        return Status::ResourceExhausted("no memory for a " + std::to_string(io_bytes) +
+                                         " byte I/O buffer");
+      }
+      dst = bounce.data();
+    }
+    const int rc = ring_->ReadFull(file_->fd(), dst, io_bytes, (e.extent.start + first) * kBlock);
+    if (rc < 0) {
+      return Status::IoError("read of " + DescribeVersion(key, e.version) + " from " +
+                             file_->path() + " failed: " + std::strerror(-rc));
+    }
+    uint64_t bad_block = UINT64_MAX;
+    for (uint64_t b = first; b < last; ++b) {
+      if (Crc32c(dst + (b - first) * kBlock, kBlock) != e.crcs[b]) {
+        bad_block = b;
+        break;
+      }
+    }
+    if (bad_block != UINT64_MAX) {
+      CVFS_ASSIGN_OR_RETURN(std::optional<IndexEntry> again, index_->Get(key, e.version));
+      const bool unchanged = again && again->extent == e.extent && again->crcs == e.crcs;
+      if (unchanged || attempt + 1 >= kAttempts) {
+        ++checksum_failures_;
+        LOG_ERROR("store.checksum_mismatch drive={} cell={} block={}", options_.data_path,
+                  DescribeVersion(key, e.version), bad_block);
+        return Status::Corruption("checksum mismatch in cell " + DescribeVersion(key, e.version) +
+                                  " block " + std::to_string(bad_block));
+      }
+      continue;  // the entry moved under us: read the current one
+    }
+    const uint64_t useful = end - offset;
+    if (!in_place) {
+      std::memcpy(out.data(), dst + (offset - first * kBlock), useful);
+    }
+    // in place: dst == out.data() and offset is block aligned, so the bytes are in position.
+    if (useful < out.size()) std::memset(out.data() + useful, 0, out.size() - useful);
+    ++reads_;
+    bytes_read_ += useful;
+    return result;
+  }
+}
+
+Status CellStore::Impl::Rewrite(const CellKey& key, uint64_t version,
+                                std::span<const uint8_t> data) {
+  if (version == 0) return Status::InvalidArgument("cell version 0 cannot be rewritten");
+  if (data.size() > kMaxCellBytes) {
+    return Status::InvalidArgument("cell data of " + std::to_string(data.size()) +
+                                   " bytes exceeds the maximum of " +
+                                   std::to_string(kMaxCellBytes));
+  }
+  {
+    // Cheap early check so a repair of a vanished version costs no write.
+    CVFS_ASSIGN_OR_RETURN(std::optional<IndexEntry> present, index_->Get(key, version));
+    if (!present) {
+      return Status::NotFound("rewrite of " + DescribeVersion(key, version) + ": not stored");
+    }
+  }
+  IndexEntry entry;
+  CVFS_RETURN_IF_ERROR(WriteData(key, version, data, &entry));
+  Extent old;
+  {
+    std::lock_guard lock(LockFor(key));
+    Result<std::optional<IndexEntry>> current = index_->Get(key, version);
+    if (!current.ok() || !*current) {
+      FreeExtents({entry.extent});
+      if (!current.ok()) return current.status();
+      return Status::NotFound("rewrite of " + DescribeVersion(key, version) + ": not stored");
+    }
+    entry.state = (*current)->state;
+    CellIndex::Batch batch;
+    batch.Put(key, entry);
+    Status s = WriteSynced(batch);
+    if (!s.ok()) {
+      FreeExtents({entry.extent});
+      return s;
+    }
+    old = (*current)->extent;
+  }
+  FreeExtents({old});
+  return Status::Ok();
+}
+
+Result<uint64_t> CellStore::Impl::DeleteStripes(uint32_t fs_id, uint64_t inode,
+                                                uint64_t first_stripe) {
+  // Find the cells, then lock their lock stripes in ascending order (other calls hold at most
+  // one, so this cannot deadlock) and re-read each cell under the locks.
+  std::vector<CellKey> cells;
+  CVFS_RETURN_IF_ERROR(
+      index_->ForEachOfInode(fs_id, inode, first_stripe, [&](const CellKey& k, const IndexEntry&) {
+        if (cells.empty() || !(cells.back() == k)) cells.push_back(k);
+        return Status::Ok();
+      }));
+  if (cells.empty()) return uint64_t{0};
+  std::vector<size_t> lock_ids;
+  lock_ids.reserve(cells.size());
+  for (const CellKey& k : cells) lock_ids.push_back(LockIndex(k));
+  std::sort(lock_ids.begin(), lock_ids.end());
+  lock_ids.erase(std::unique(lock_ids.begin(), lock_ids.end()), lock_ids.end());
+  for (size_t id : lock_ids) locks_[id].lock();
+  auto unlock = [&] {
+    for (auto it = lock_ids.rbegin(); it != lock_ids.rend(); ++it) locks_[*it].unlock();
+  };
+
+  CellIndex::Batch batch;
+  std::vector<Extent> dropped;
+  uint64_t count = 0;
+  int64_t pending = 0;
+  for (const CellKey& k : cells) {
+    Result<std::vector<IndexEntry>> entries = index_->List(k);
+    if (!entries.ok()) {
+      unlock();
+      return entries.status();
+    }
+    for (const IndexEntry& e : *entries) {
+      batch.Delete(k, e.version);
+      dropped.push_back(e.extent);
+      ++count;
+      if (e.state == CellState::kPending) ++pending;
+    }
+  }
+  Status s = WriteSynced(batch);
+  if (s.ok()) AdjustCounts(-static_cast<int64_t>(count), -pending);
+  unlock();
+  if (!s.ok()) return s;
+  FreeExtents(dropped);
+  return count;
+}
+
+CellStoreStats CellStore::Impl::stats() const {
+  CellStoreStats s;
+  s.capacity_bytes = allocator_->total_blocks() * kBlock;
+  s.free_bytes = allocator_->free_blocks() * kBlock;
+  s.used_bytes = s.capacity_bytes - s.free_bytes;
+  s.cells = cells_;
+  s.pending = pending_;
+  s.writes = writes_;
+  s.reads = reads_;
+  s.bytes_written = bytes_written_;
+  s.bytes_read = bytes_read_;
+  s.checksum_failures = checksum_failures_;
+  s.no_space_errors = no_space_errors_;
+  s.direct_io = file_->direct_io();
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Result<std::unique_ptr<CellStore>> CellStore::Open(const CellStoreOptions& options) {
+  if (options.data_path.empty()) return Status::ConfigError("cell store: data path is empty");
+  if (options.index_path.empty()) return Status::ConfigError("cell store: index path is empty");
+  CVFS_ASSIGN_OR_RETURN(
+      std::unique_ptr<DataFile> file,
+      DataFile::Open(options.data_path, options.capacity_bytes, options.allow_direct_io));
+  CVFS_ASSIGN_OR_RETURN(std::unique_ptr<CellIndex> index, CellIndex::Open(options.index_path));
+
+  std::vector<Extent> used;
+  uint64_t cells = 0;
+  uint64_t pending = 0;
+  CVFS_RETURN_IF_ERROR(index->ForEach([&](const CellKey&, const IndexEntry& e) {
+    used.push_back(e.extent);
+    ++cells;
+    if (e.state == CellState::kPending) ++pending;
+    return Status::Ok();
+  }));
+  auto allocator = std::make_unique<ExtentAllocator>(file->capacity_bytes() / kBlock);
+  Status rebuilt = allocator->Rebuild(std::move(used));
+  if (!rebuilt.ok()) {
+    return rebuilt.WithContext("cell index " + options.index_path + " for drive " +
+                               options.data_path);
+  }
+  CVFS_ASSIGN_OR_RETURN(std::unique_ptr<IoRing> ring, IoRing::Create(options.ring_entries));
+  LOG_INFO("store.open drive={} index={} cells={} pending={} free_bytes={} direct_io={}",
+           options.data_path, options.index_path, cells, pending, allocator->free_blocks() * kBlock,
+           file->direct_io());
+  auto impl = std::make_unique<Impl>(options, std::move(file), std::move(ring), std::move(index),
+                                     std::move(allocator));
+  impl->InitCounts(cells, pending);
+  return std::unique_ptr<CellStore>(new CellStore(std::move(impl)));
+}
+
+CellStore::CellStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CellStore::~CellStore() = default;
+
+Status CellStore::WritePending(const CellKey& key, uint64_t version,
+                               std::span<const uint8_t> data) {
+  return impl_->WritePending(key, version, data);
+}
+Status CellStore::Commit(const CellKey& key, uint64_t version, bool sync) {
+  return impl_->Commit(key, version, sync);
+}
+Status CellStore::Abort(const CellKey& key, uint64_t version) { return impl_->Abort(key, version); }
+Result<std::vector<CellVersion>> CellStore::Versions(const CellKey& key) {
+  return impl_->Versions(key);
+}
+Result<CellVersion> CellStore::Read(const CellKey& key, uint64_t version, uint64_t offset,
+                                    std::span<uint8_t> out) {
+  return impl_->Read(key, version, offset, out);
+}
+Status CellStore::Rewrite(const CellKey& key, uint64_t version, std::span<const uint8_t> data) {
+  return impl_->Rewrite(key, version, data);
+}
+Result<uint64_t> CellStore::DeleteStripes(uint32_t fs_id, uint64_t inode, uint64_t first_stripe) {
+  return impl_->DeleteStripes(fs_id, inode, first_stripe);
+}
+CellStoreStats CellStore::stats() const { return impl_->stats(); }
+const CellStoreOptions& CellStore::options() const { return impl_->options(); }
+
+}  // namespace cvfs::server
