@@ -43,12 +43,16 @@ class IoRing {
   // Submits one operation and waits for its completion; returns the CQE result.
   int SubmitAndWait(bool write, int fd, void* buf, size_t length, uint64_t offset, bool dsync);
   void ReapLoop();
+  // Completes every CQE ready now (wakes their waiters, frees their slots); true when the
+  // stop token was among them.
+  bool DrainCompletions();
 
   io_uring ring_{};
   unsigned entries_ = 0;
   std::thread reaper_;
 
-  std::mutex mu_;  // guards the submission queue, in_flight_ and stopping_
+  std::mutex cq_mu_;  // serializes consumers of the completion queue
+  std::mutex mu_;     // guards the submission queue, in_flight_ and stopping_
   std::condition_variable slot_free_;
   unsigned in_flight_ = 0;
   bool stopping_ = false;
