@@ -54,6 +54,7 @@ class TestCluster {
   const std::string& etcd_endpoint() const { return etcd_->endpoint(); }
   const std::string& munge_socket() const { return munge_->socket_path(); }
   const std::string& cluster_name() const { return options_.cluster_name; }
+  const std::string& provider() const { return options_.provider; }
   std::string config_path(int i) const;
   pid_t pid(int i) const { return nodes_[i].process.pid(); }
   bool running(int i) { return nodes_[i].process.Running(); }
