@@ -102,11 +102,16 @@ class CellStore {
 
   // Makes `version` the cell's committed version and drops every other version (older
   // committed, other pendings) and their blocks. Idempotent when `version` is already the
-  // committed one. kNotFound when `version` is not stored (neither pending nor committed).
-  // `sync`: make the index change durable before returning.
+  // committed one (a repeat then drops only older versions: a newer pending belongs to a
+  // later write). kNotFound when `version` is not stored (neither pending nor committed).
+  // `sync`: make the index change durable before returning. Without it, the blocks it frees
+  // are reused only after the next synced index write, so a lost commit never leaves the
+  // index pointing at reused blocks.
   Status Commit(const CellKey& key, uint64_t version, bool sync);
 
   // Drops pending `version` if present (OK when absent). Never drops a committed version.
+  // The index change is not synced (a lost abort leaves a pending version that recovery
+  // aborts again); the freed blocks wait for the next synced index write.
   Status Abort(const CellKey& key, uint64_t version);
 
   // The versions stored for the cell, newest first (empty when none).
