@@ -18,6 +18,16 @@ enum class Method : uint16_t {
 
   // 60000-60999: reserved for tests; never used by production code.
   kFirstTest = 60000,
+  // Data path (docs/design/datapath.md); payloads in net/wire/data.fbs.
+  kWriteStripe = 1000,     // client -> primary: WriteStripeRequest -> WriteStripeReply
+  kPrepareCell = 1001,     // primary -> member: PrepareCellRequest -> EmptyReply
+  kCommitCell = 1002,      // primary -> member: CellVersionRequest -> EmptyReply
+  kAbortCell = 1003,       // primary -> member: CellVersionRequest -> EmptyReply
+  kCellVersions = 1004,    // primary -> member: CellVersionsRequest -> CellVersionsReply
+  kReadCell = 1005,        // client/primary -> member: ReadCellRequest -> ReadCellReply
+  kReportCell = 1006,      // client -> primary: ReportCellRequest -> EmptyReply
+  kTruncateObject = 1007,  // client -> primary: TruncateObjectRequest -> EmptyReply
+  kDeleteStripes = 1008,   // primary -> node: DeleteStripesRequest -> EmptyReply
   kLastTest = 60999,
 };
 

@@ -1,0 +1,60 @@
+#include "core/stripe_routing.h"
+
+namespace cvfs {
+
+const FilesystemInfo* FindFilesystemById(const ClusterMap& map, uint32_t fs_id) {
+  for (const auto& [name, fs] : map.filesystems) {
+    if (fs.id == fs_id) return &fs;
+  }
+  return nullptr;
+}
+
+bool NodeIsUp(const ClusterMap& map, const NodeId& node) {
+  auto it = map.nodes.find(node);
+  return it != map.nodes.end() && it->second.state == NodeState::kUp;
+}
+
+const std::string& NodeAddress(const ClusterMap& map, const NodeId& node) {
+  static const std::string kNone;
+  auto it = map.nodes.find(node);
+  return it == map.nodes.end() ? kNone : it->second.record.fabric_address;
+}
+
+Status StripeRoute::CheckWritable() const {
+  const int n = fs->geometry.data_cells;
+  if (up_count >= n) return Status::Ok();
+  return Status::Unavailable("PG " + std::to_string(pg->id) + " has " + std::to_string(up_count) +
+                             " of " + std::to_string(width()) + " members up; " +
+                             std::to_string(n) + "+" + std::to_string(fs->geometry.parity_cells) +
+                             " needs " + std::to_string(n));
+}
+
+Result<StripeRoute> RouteStripe(const ClusterMap& map, const FilesystemInfo& fs, uint64_t inode,
+                                uint64_t stripe) {
+  if (!fs.placed() || fs.pg_count == 0) {
+    return Status::NotFound("filesystem '" + fs.name + "' is not placed yet");
+  }
+  if (fs.groups.size() != fs.pg_count) {
+    return Status::Internal("filesystem '" + fs.name + "' has " + std::to_string(fs.groups.size()) +
+                            " PGs, pg_count " + std::to_string(fs.pg_count));
+  }
+  StripeRoute route;
+  route.fs = &fs;
+  route.pg = &fs.groups[PlacementGroupOf(inode, stripe, fs.pg_count)];
+  if (static_cast<int>(route.pg->members.size()) != fs.geometry.width()) {
+    return Status::Internal("PG " + std::to_string(route.pg->id) + " of '" + fs.name + "' has " +
+                            std::to_string(route.pg->members.size()) + " members, width " +
+                            std::to_string(fs.geometry.width()));
+  }
+  route.up.resize(route.pg->members.size());
+  for (size_t i = 0; i < route.pg->members.size(); ++i) {
+    route.up[i] = NodeIsUp(map, route.pg->members[i].node);
+    if (route.up[i]) {
+      ++route.up_count;
+      if (route.primary < 0) route.primary = static_cast<int>(i);
+    }
+  }
+  return route;
+}
+
+}  // namespace cvfs

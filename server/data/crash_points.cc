@@ -1,0 +1,54 @@
+#include "server/data/crash_points.h"
+
+#include <csignal>
+#include <cstdlib>
+
+#include "core/logging.h"
+
+namespace cvfs::server {
+
+std::string_view CrashPointName(CrashPoint point) {
+  switch (point) {
+    case CrashPoint::kNone:
+      return "";
+    case CrashPoint::kBeforeParity:
+      return "before_parity";
+    case CrashPoint::kAfterParity:
+      return "after_parity";
+    case CrashPoint::kMidCommit:
+      return "mid_commit";
+    case CrashPoint::kAfterCommit:
+      return "after_commit";
+  }
+  return "";
+}
+
+Result<CrashPoint> ParseCrashPoint(std::string_view name) {
+  for (CrashPoint p : {CrashPoint::kNone, CrashPoint::kBeforeParity, CrashPoint::kAfterParity,
+                       CrashPoint::kMidCommit, CrashPoint::kAfterCommit}) {
+    if (CrashPointName(p) == name) return p;
+  }
+  return Status::ConfigError("crash_at '" + std::string(name) +
+                             "' is not one of before_parity, after_parity, mid_commit, "
+                             "after_commit");
+}
+
+Result<CrashPoints> CrashPoints::FromConfig(std::string_view configured) {
+  const char* env = std::getenv("CVFS_CRASH_AT");
+  CVFS_ASSIGN_OR_RETURN(CrashPoint point,
+                        ParseCrashPoint(env != nullptr ? std::string_view(env) : configured));
+  if (point != CrashPoint::kNone) {
+    LOG_WARN("data.crash_point_armed point={} source={}", CrashPointName(point),
+             env != nullptr ? "CVFS_CRASH_AT" : "config");
+  }
+  return CrashPoints(point);
+}
+
+void CrashPoints::Reach(CrashPoint point, std::string_view what) const {
+  if (!Armed(point)) return;
+  LOG_ERROR("data.crash_point point={} write=\"{}\"", CrashPointName(point), what);
+  spdlog::default_logger()->flush();
+  std::raise(SIGKILL);
+}
+
+}  // namespace cvfs::server

@@ -1,0 +1,197 @@
+#include "server/data/member_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "core/checksum.h"
+#include "core/logging.h"
+#include "core/stripe_layout.h"
+
+namespace cvfs::server {
+
+namespace wire = net::wire;
+
+CellKey ToCellKey(const wire::CellAddress& cell) {
+  return CellKey{cell.fs_id, cell.inode, cell.stripe, cell.cell_index};
+}
+
+void BlockCrcs(const uint8_t* cell, size_t length, std::vector<uint32_t>* out) {
+  for (size_t off = 0; off < length; off += kChecksumBlockBytes) {
+    out->push_back(Crc32c(cell + off, std::min<size_t>(kChecksumBlockBytes, length - off)));
+  }
+}
+
+Duration Remaining(TimePoint deadline) {
+  const Duration left = deadline - Clock::System().Now();
+  return std::max<Duration>(left, std::chrono::milliseconds(1));
+}
+
+namespace {
+
+// CellStore::Read of the requested range into `out`; a cell with no committed version
+// (asked for version 0) reads as version 0 instead of kNotFound.
+Result<CellVersion> ReadStored(CellStore& store, const wire::ReadCellRequest& request,
+                               uint8_t* out) {
+  auto read = store.Read(ToCellKey(request.cell), request.version, request.offset,
+                         std::span<uint8_t>(out, request.length));
+  if (!read.ok() && read.status().code() == ErrorCode::kNotFound && request.version == 0) {
+    return CellVersion{};
+  }
+  return read;
+}
+
+}  // namespace
+
+void MemberService::Register() {
+  auto bind = [this](auto method) {
+    return [this, method](const net::RpcContext& c, std::string_view p) {
+      return (this->*method)(c, p);
+    };
+  };
+  endpoint_.RegisterHandler(net::Method::kPrepareCell, bind(&MemberService::PrepareCell));
+  endpoint_.RegisterHandler(net::Method::kCommitCell, bind(&MemberService::CommitCell));
+  endpoint_.RegisterHandler(net::Method::kAbortCell, bind(&MemberService::AbortCell));
+  endpoint_.RegisterHandler(net::Method::kCellVersions, bind(&MemberService::CellVersions));
+  endpoint_.RegisterHandler(net::Method::kReadCell, bind(&MemberService::ReadCell));
+  endpoint_.RegisterHandler(net::Method::kDeleteStripes, bind(&MemberService::DeleteStripes));
+}
+
+Result<CellStore*> MemberService::Store(uint16_t drive_index) const {
+  if (drive_index >= stores_.size() || stores_[drive_index] == nullptr) {
+    return Status::InvalidArgument("drive " + std::to_string(drive_index) +
+                                   " is not a drive of this node (" +
+                                   std::to_string(stores_.size()) + " drives)");
+  }
+  return stores_[drive_index];
+}
+
+Result<std::string> MemberService::PrepareCell(const net::RpcContext& context,
+                                               std::string_view payload) {
+  CVFS_ASSIGN_OR_RETURN(wire::PrepareCellRequest request, wire::DecodePrepareCellRequest(payload));
+  CVFS_ASSIGN_OR_RETURN(CellStore * store, Store(request.cell.drive_index));
+  const CellKey key = ToCellKey(request.cell);
+  if (request.version == 0 || request.length > kMaxCellBytes) {
+    return Status::InvalidArgument("prepare of " + DescribeCellKey(key) + ": version " +
+                                   std::to_string(request.version) + ", length " +
+                                   std::to_string(request.length));
+  }
+  const size_t blocks = (request.length + kChecksumBlockBytes - 1) / kChecksumBlockBytes;
+  if (request.block_crcs.size() != blocks) {
+    return Status::InvalidArgument("prepare of " + DescribeCellKey(key) + ": " +
+                                   std::to_string(request.block_crcs.size()) + " CRCs for " +
+                                   std::to_string(blocks) + " blocks");
+  }
+  std::span<const uint8_t> cell;
+  net::RegisteredBufferPool::Lease buffer;
+  if (request.length > 0) {
+    CVFS_ASSIGN_OR_RETURN(buffer, pool_.Acquire(request.length));
+    Status pulled =
+        endpoint_.RmaRead(context.peer, buffer.region(), 0, request.length, request.source,
+                          request.source_offset, Remaining(context.deadline));
+    if (!pulled.ok()) {
+      buffer.Discard();
+      return pulled.WithContext("prepare of " + DescribeCellKey(key) + ": pull from primary");
+    }
+    for (size_t b = 0; b < blocks; ++b) {
+      const size_t off = b * kChecksumBlockBytes;
+      const uint32_t crc =
+          Crc32c(buffer.data() + off, std::min<size_t>(kChecksumBlockBytes, request.length - off));
+      if (crc != request.block_crcs[b]) {
+        return Status::Corruption("prepare of " + DescribeCellKey(key) + " v" +
+                                  std::to_string(request.version) + ": block " + std::to_string(b) +
+                                  " CRC mismatch after transfer");
+      }
+    }
+    cell = std::span<const uint8_t>(buffer.data(), request.length);
+  }
+  if (request.repair) {
+    CVFS_RETURN_IF_ERROR(store->Rewrite(key, request.version, cell));
+  } else {
+    CVFS_RETURN_IF_ERROR(store->WritePending(key, request.version, cell));
+  }
+  return wire::EncodeEmptyReply();
+}
+
+Result<std::string> MemberService::CommitCell(const net::RpcContext&, std::string_view payload) {
+  CVFS_ASSIGN_OR_RETURN(wire::CellVersionRequest request, wire::DecodeCellVersionRequest(payload));
+  CVFS_ASSIGN_OR_RETURN(CellStore * store, Store(request.cell.drive_index));
+  CVFS_RETURN_IF_ERROR(store->Commit(ToCellKey(request.cell), request.version, request.sync));
+  return wire::EncodeEmptyReply();
+}
+
+Result<std::string> MemberService::AbortCell(const net::RpcContext&, std::string_view payload) {
+  CVFS_ASSIGN_OR_RETURN(wire::CellVersionRequest request, wire::DecodeCellVersionRequest(payload));
+  CVFS_ASSIGN_OR_RETURN(CellStore * store, Store(request.cell.drive_index));
+  CVFS_RETURN_IF_ERROR(store->Abort(ToCellKey(request.cell), request.version));
+  return wire::EncodeEmptyReply();
+}
+
+Result<std::string> MemberService::CellVersions(const net::RpcContext&, std::string_view payload) {
+  CVFS_ASSIGN_OR_RETURN(wire::CellVersionsRequest request,
+                        wire::DecodeCellVersionsRequest(payload));
+  CVFS_ASSIGN_OR_RETURN(CellStore * store, Store(request.cell.drive_index));
+  CVFS_ASSIGN_OR_RETURN(std::vector<CellVersion> versions,
+                        store->Versions(ToCellKey(request.cell)));
+  wire::CellVersionsReply reply;
+  for (const CellVersion& v : versions) {
+    reply.versions.push_back({v.version, v.length, v.state == CellState::kCommitted});
+  }
+  return wire::EncodeCellVersionsReply(reply);
+}
+
+Result<std::string> MemberService::ReadCell(const net::RpcContext& context,
+                                            std::string_view payload) {
+  CVFS_ASSIGN_OR_RETURN(wire::ReadCellRequest request, wire::DecodeReadCellRequest(payload));
+  CVFS_ASSIGN_OR_RETURN(CellStore * store, Store(request.cell.drive_index));
+  const CellKey key = ToCellKey(request.cell);
+  if (uint64_t(request.offset) + request.length > kMaxCellBytes) {
+    return Status::InvalidArgument("read of " + DescribeCellKey(key) + " past the largest cell");
+  }
+  if (!request.has_target && request.length > wire::kMaxInlineReadBytes) {
+    return Status::InvalidArgument("inline read of " + std::to_string(request.length) +
+                                   " bytes (at most " + std::to_string(wire::kMaxInlineReadBytes) +
+                                   ")");
+  }
+  if (request.has_target) {
+    CVFS_ASSIGN_OR_RETURN(auto buffer, pool_.Acquire(std::max<uint32_t>(request.length, 1)));
+    auto read = ReadStored(*store, request, buffer.data());
+    if (!read.ok()) return read.status();
+    if (read->version == 0) return wire::EncodeReadCellReply(0, 0, {});
+    if (request.length > 0) {
+      Status sent =
+          endpoint_.RmaWrite(context.peer, buffer.region(), 0, request.length, request.target,
+                             request.target_offset, Remaining(context.deadline));
+      if (!sent.ok()) {
+        buffer.Discard();  // the provider may still read it after a timed-out transfer
+        return sent.WithContext("read of " + DescribeCellKey(key) + ": RMA");
+      }
+    }
+    return wire::EncodeReadCellReply(read->version, read->length, {});
+  }
+  thread_local std::vector<uint8_t> inline_buffer(wire::kMaxInlineReadBytes);
+  auto read = ReadStored(*store, request, inline_buffer.data());
+  if (!read.ok()) return read.status();
+  if (read->version == 0) return wire::EncodeReadCellReply(0, 0, {});
+  return wire::EncodeReadCellReply(
+      read->version, read->length,
+      std::string_view(reinterpret_cast<const char*>(inline_buffer.data()), request.length));
+}
+
+Result<std::string> MemberService::DeleteStripes(const net::RpcContext&, std::string_view payload) {
+  CVFS_ASSIGN_OR_RETURN(wire::DeleteStripesRequest request,
+                        wire::DecodeDeleteStripesRequest(payload));
+  uint64_t dropped = 0;
+  for (CellStore* store : stores_) {
+    if (store == nullptr) continue;
+    CVFS_ASSIGN_OR_RETURN(uint64_t n,
+                          store->DeleteStripes(request.fs_id, request.inode, request.first_stripe));
+    dropped += n;
+  }
+  if (on_deleted_) on_deleted_(request.fs_id, request.inode, request.first_stripe);
+  LOG_DEBUG("data.delete_stripes fs={} inode={} first_stripe={} dropped={}", request.fs_id,
+            request.inode, request.first_stripe, dropped);
+  return wire::EncodeEmptyReply();
+}
+
+}  // namespace cvfs::server

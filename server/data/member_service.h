@@ -1,0 +1,82 @@
+// MemberService: the handlers a PG member runs for the stripe protocol
+// (docs/design/datapath.md): PrepareCell, CommitCell, AbortCell, CellVersions, ReadCell,
+// DeleteStripes. Each works on the CellStore of the drive the request names and never calls
+// another node (only RMA back to the caller), so these run on the worker pool and can never
+// deadlock against a primary waiting for them.
+//
+// Contract per handler:
+//   - PrepareCell: pulls the cell by RMA from the primary's staging buffer into a registered
+//     buffer, verifies one CRC32C per 4 KiB block (kCorruption on a mismatch: damaged in
+//     transit), then CellStore::WritePending (or Rewrite for a repair). OK = durable.
+//   - CommitCell / AbortCell: CellStore::Commit / Abort.
+//   - CellVersions: every stored version (pending and committed) of the cell.
+//   - ReadCell: CellStore::Read of the range (verifying block CRCs), then RMA into the
+//     caller's region, or inline in the reply for <= 16 KiB. A cell with no committed version
+//     answers version 0 and sends nothing (the caller fills zeros).
+//   - DeleteStripes: CellStore::DeleteStripes on every drive of this node.
+// Every payload is verified (kMalformedMessage); a drive index this node lacks is
+// kInvalidArgument.
+// Thread-safety: handlers run concurrently; the stores and the pool are thread-safe.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "net/registered_pool.h"
+#include "net/rpc.h"
+#include "net/wire/data_messages.h"
+#include "server/store/cell_store.h"
+
+namespace cvfs::server {
+
+struct DataServiceStats;
+
+// The CellStores of this node, by drive index (the index in its NodeRecord::drives).
+using DriveStores = std::vector<CellStore*>;
+
+// `key` of the cell a request addresses.
+CellKey ToCellKey(const net::wire::CellAddress& cell);
+
+class MemberService {
+ public:
+  // Called after DeleteStripes dropped cells, so the local coordinator forgets them.
+  using StripesDeleted = std::function<void(uint32_t fs_id, uint64_t inode, uint64_t first)>;
+
+  MemberService(net::RpcEndpoint& endpoint, DriveStores stores, net::RegisteredBufferPool& pool,
+                StripesDeleted on_deleted)
+      : endpoint_(endpoint),
+        stores_(std::move(stores)),
+        pool_(pool),
+        on_deleted_(std::move(on_deleted)) {}
+
+  // Registers every member handler on the endpoint (HandlerMode::kWorker).
+  void Register();
+
+  Result<std::string> PrepareCell(const net::RpcContext& context, std::string_view payload);
+  Result<std::string> CommitCell(const net::RpcContext& context, std::string_view payload);
+  Result<std::string> AbortCell(const net::RpcContext& context, std::string_view payload);
+  Result<std::string> CellVersions(const net::RpcContext& context, std::string_view payload);
+  Result<std::string> ReadCell(const net::RpcContext& context, std::string_view payload);
+  Result<std::string> DeleteStripes(const net::RpcContext& context, std::string_view payload);
+
+  // The store of `drive_index`, or kInvalidArgument.
+  Result<CellStore*> Store(uint16_t drive_index) const;
+
+ private:
+  net::RpcEndpoint& endpoint_;
+  const DriveStores stores_;
+  net::RegisteredBufferPool& pool_;
+  const StripesDeleted on_deleted_;
+};
+
+// The CRC32C of each 4 KiB block of `cell` (length a multiple of 4 KiB, or the last block
+// short), appended to `out`.
+void BlockCrcs(const uint8_t* cell, size_t length, std::vector<uint32_t>* out);
+
+// Remaining budget until `deadline` (at least 1 ms, so a call always gets a chance).
+Duration Remaining(TimePoint deadline);
+
+}  // namespace cvfs::server

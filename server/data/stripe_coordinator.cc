@@ -1,0 +1,507 @@
+// The primary's write path: routing, the two-step write, truncate and the handlers.
+// Version discovery, recovery, old-data reads and repair: stripe_recovery.cc.
+#include "server/data/stripe_coordinator.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "core/logging.h"
+#include "server/data/stripe_op.h"
+
+namespace cvfs::server {
+
+namespace wire = net::wire;
+
+namespace {
+
+uint32_t RoundUpBlock(uint64_t bytes) {
+  return static_cast<uint32_t>((bytes + kChecksumBlockBytes - 1) / kChecksumBlockBytes *
+                               kChecksumBlockBytes);
+}
+
+std::string Describe(const StripeId& id) {
+  return "fs" + std::to_string(id.fs_id) + "/ino" + std::to_string(id.inode) + "/s" +
+         std::to_string(id.stripe);
+}
+
+}  // namespace
+
+std::vector<Result<std::string>> FanOut(
+    StripeCoordinator::StripeOp& op, net::RpcEndpoint& endpoint, const std::vector<bool>& cells,
+    net::Method method, const std::function<std::string(int)>& payload,
+    const std::function<Result<std::string>(int, CellStore*)>& local) {
+  const int width = op.width();
+  net::CallGroup group(endpoint, width);
+  const Duration timeout = op.CallTimeout();
+  for (int k = 0; k < width; ++k) {
+    if (!cells[k] || op.local[k] != nullptr) continue;
+    if (!op.peer[k]) {
+      group.Set(k, Status::Unavailable("member of cell " + std::to_string(k) + " unreachable"));
+      continue;
+    }
+    group.Start(k, *op.peer[k], method, payload(k), timeout);
+  }
+  for (int k = 0; k < width; ++k) {
+    if (cells[k] && op.local[k] != nullptr) group.Set(k, local(k, op.local[k]));
+  }
+  group.Wait();
+  std::vector<Result<std::string>> results;
+  results.reserve(width);
+  for (int k = 0; k < width; ++k) {
+    if (!group.started(k)) {
+      results.emplace_back(Status::Unavailable("not asked"));
+      continue;
+    }
+    results.push_back(group.result(k));
+    if (!results.back().ok() && op.local[k] == nullptr) op.discard_staging = true;
+  }
+  return results;
+}
+
+std::vector<Result<std::string>> CommitOrAbort(StripeCoordinator::StripeOp& op,
+                                               net::RpcEndpoint& endpoint,
+                                               const std::vector<bool>& cells, bool commit,
+                                               uint64_t version, bool sync) {
+  return FanOut(
+      op, endpoint, cells, commit ? net::Method::kCommitCell : net::Method::kAbortCell,
+      [&](int k) {
+        return wire::EncodeCellVersionRequest({op.Address(k), version, sync});
+      },
+      [&](int k, CellStore* store) -> Result<std::string> {
+        CVFS_RETURN_IF_ERROR(commit ? store->Commit(op.Key(k), version, sync)
+                                    : store->Abort(op.Key(k), version));
+        return std::string();
+      });
+}
+
+std::string PrepareRequestFor(const StripeCoordinator::StripeOp& op, int k, uint64_t version,
+                              uint32_t length, std::span<const uint32_t> crcs,
+                              const net::RegisteredBufferPool::Lease& staging, bool repair) {
+  wire::PrepareCellRequest m;
+  m.cell = op.Address(k);
+  m.version = version;
+  m.length = length;
+  m.block_crcs = crcs;
+  m.source = staging.remote();
+  m.source_offset = uint64_t(k) * op.geometry.cell_bytes;
+  m.repair = repair;
+  return wire::EncodePrepareCellRequest(m);
+}
+
+StripeCoordinator::StripeCoordinator(net::RpcEndpoint& endpoint, MemberService& local,
+                                     net::RegisteredBufferPool& pool, net::PeerCache& peers,
+                                     CoordinatorOptions options)
+    : endpoint_(endpoint),
+      local_(local),
+      pool_(pool),
+      peers_(peers),
+      options_(std::move(options)),
+      cache_(options_.version_cache_entries) {}
+
+void StripeCoordinator::Register() {
+  auto bind = [this](auto method) {
+    return [this, method](const net::RpcContext& c, std::string_view p) {
+      return (this->*method)(c, p);
+    };
+  };
+  endpoint_.RegisterHandler(net::Method::kWriteStripe, bind(&StripeCoordinator::WriteStripe),
+                            net::HandlerMode::kCoordinator);
+  endpoint_.RegisterHandler(net::Method::kTruncateObject, bind(&StripeCoordinator::TruncateObject),
+                            net::HandlerMode::kCoordinator);
+  endpoint_.RegisterHandler(net::Method::kReportCell, bind(&StripeCoordinator::ReportCell),
+                            net::HandlerMode::kCoordinator);
+}
+
+void StripeCoordinator::SetMap(const ClusterMap& map) {
+  auto snapshot = std::make_shared<const ClusterMap>(map);
+  bool new_epoch = false;
+  {
+    std::lock_guard lock(mu_);
+    if (map_ != nullptr && map_->epoch >= map.epoch) return;
+    new_epoch = map_ != nullptr;
+    map_ = std::move(snapshot);
+  }
+  if (new_epoch) cache_.InvalidateAll();
+}
+
+std::shared_ptr<const ClusterMap> StripeCoordinator::map() const {
+  std::lock_guard lock(mu_);
+  return map_;
+}
+
+void StripeCoordinator::ForgetStripes(uint32_t fs_id, uint64_t inode, uint64_t first_stripe) {
+  cache_.Forget(fs_id, inode, first_stripe);
+}
+
+CoordinatorStats StripeCoordinator::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+Result<StripeCoordinator::StripeOp> StripeCoordinator::Begin(uint32_t fs_id, uint64_t inode,
+                                                             uint64_t stripe, TimePoint deadline) {
+  StripeOp op;
+  op.map = map();
+  if (op.map == nullptr) return Status::Unavailable("no cluster map yet");
+  const FilesystemInfo* fs = FindFilesystemById(*op.map, fs_id);
+  if (fs == nullptr) {
+    return Status::NotFound("filesystem id " + std::to_string(fs_id) + " is not in map epoch " +
+                            std::to_string(op.map->epoch.value));
+  }
+  CVFS_ASSIGN_OR_RETURN(op.route, RouteStripe(*op.map, *fs, inode, stripe));
+  op.id = StripeId{fs_id, inode, stripe};
+  op.geometry = fs->geometry;
+  op.deadline = deadline;
+  op.member_timeout = options_.member_timeout;
+  if (op.route.primary < 0 || op.route.member(op.route.primary).node != options_.self) {
+    return Status::Unavailable("not the primary of PG " + std::to_string(op.route.pg->id) +
+                               " at epoch " + std::to_string(op.map->epoch.value) + " (primary: " +
+                               (op.route.primary < 0
+                                    ? std::string("none up")
+                                    : op.route.member(op.route.primary).node.str()) +
+                               ")");
+  }
+  CVFS_RETURN_IF_ERROR(op.route.CheckWritable());
+  const int width = op.width();
+  op.local.assign(width, nullptr);
+  op.peer.assign(width, std::nullopt);
+  for (int k = 0; k < width; ++k) {
+    if (!op.route.up[k]) continue;
+    const PgMember& member = op.route.member(k);
+    if (member.node == options_.self) {
+      CVFS_ASSIGN_OR_RETURN(op.local[k], local_.Store(static_cast<uint16_t>(member.drive_index)));
+      continue;
+    }
+    auto peer = peers_.Get(NodeAddress(*op.map, member.node), op.CallTimeout());
+    if (peer.ok()) {
+      op.peer[k] = *peer;
+    } else {
+      LOG_WARN("data.member_unreachable stripe={} cell={} node={} error=\"{}\"", Describe(op.id), k,
+               member.node.str(), peer.status().ToString());
+    }
+  }
+  return op;
+}
+
+Result<std::string> StripeCoordinator::WriteStripe(const net::RpcContext& context,
+                                                   std::string_view payload) {
+  CVFS_ASSIGN_OR_RETURN(wire::WriteStripeRequest request, wire::DecodeWriteStripeRequest(payload));
+  CVFS_ASSIGN_OR_RETURN(StripeOp op,
+                        Begin(request.fs_id, request.inode, request.stripe, context.deadline));
+  if (request.length == 0 ||
+      request.offset_in_stripe + request.length > op.geometry.stripe_bytes()) {
+    return Status::InvalidArgument("write of [" + std::to_string(request.offset_in_stripe) + ", +" +
+                                   std::to_string(request.length) + ") does not fit a " +
+                                   std::to_string(op.geometry.stripe_bytes()) + "-byte stripe");
+  }
+  StripeLocks::Guard guard(locks_, op.id);
+  CVFS_ASSIGN_OR_RETURN(StripeState state, LoadState(op));
+  auto pull = [&](net::RegisteredBufferPool::Lease& staging) {
+    return endpoint_.RmaRead(context.peer, staging.region(), request.offset_in_stripe,
+                             request.length, request.source, request.source_offset,
+                             Remaining(context.deadline));
+  };
+  CVFS_ASSIGN_OR_RETURN(uint64_t version,
+                        WriteRange(op, state, request.offset_in_stripe, request.length, pull));
+  return wire::EncodeWriteStripeReply({version});
+}
+
+Result<uint64_t> StripeCoordinator::WriteRange(StripeOp& op, StripeState& state, uint64_t offset,
+                                               uint64_t length, const FillNewBytes& fill) {
+  const int n = op.data_cells();
+  const int width = op.width();
+  const uint32_t cell_bytes = op.geometry.cell_bytes;
+  // New length of each data cell: its old length, extended to cover the written bytes.
+  std::vector<uint32_t> lengths(width, 0);
+  std::vector<uint32_t> write_begin(n, 0), write_end(n, 0);  // cell-relative written range
+  bool any_old = false;  // some data cell keeps old bytes the write does not replace
+  uint32_t old_max = 0;
+  for (int k = 0; k < n; ++k) {
+    const uint32_t old_len = state.version > 0 ? state.lengths[k] : 0;
+    old_max = std::max(old_max, old_len);
+    const uint64_t cell_start = uint64_t(k) * cell_bytes;
+    const uint64_t begin = std::max(offset, cell_start);
+    const uint64_t end = std::min(offset + length, cell_start + cell_bytes);
+    bool covers_old = old_len == 0;
+    if (begin < end) {
+      write_begin[k] = static_cast<uint32_t>(begin - cell_start);
+      write_end[k] = static_cast<uint32_t>(end - cell_start);
+      covers_old = covers_old || (write_begin[k] == 0 && write_end[k] >= old_len);
+    }
+    lengths[k] = std::max(old_len, write_end[k] > 0 ? RoundUpBlock(write_end[k]) : 0u);
+    any_old = any_old || !covers_old;
+  }
+  const uint32_t parity_len = *std::max_element(lengths.begin(), lengths.begin() + n);
+  for (int k = n; k < width; ++k) lengths[k] = parity_len;
+
+  CVFS_ASSIGN_OR_RETURN(auto staging, pool_.Acquire(size_t(width) * cell_bytes));
+  // Every byte of [0, parity_len) of each data cell must hold the old data, the new data or
+  // zeros: the parity is computed over all of them. Old data (when any is kept) is read for
+  // [0, old_max) of every cell; zero what neither that read nor the write fills.
+  const uint32_t filled = any_old ? old_max : 0;
+  for (int k = 0; k < n; ++k) {
+    uint8_t* cell = staging.data() + size_t(k) * cell_bytes;
+    const uint32_t gap_end = std::max(filled, std::min(write_begin[k], parity_len));
+    if (write_end[k] == 0) {
+      if (parity_len > filled) std::memset(cell + filled, 0, parity_len - filled);
+      continue;
+    }
+    if (gap_end > filled) std::memset(cell + filled, 0, gap_end - filled);
+    const uint32_t tail = std::max(filled, write_end[k]);
+    if (parity_len > tail) std::memset(cell + tail, 0, parity_len - tail);
+  }
+  if (any_old) {
+    // Read every data cell's old bytes (the parity needs all of them), in one fan-out.
+    std::vector<bool> wanted(width, false);
+    for (int k = 0; k < n; ++k) wanted[k] = true;
+    Status st = ReadOldCells(op, state, wanted, old_max, staging);
+    if (!st.ok()) {
+      if (op.discard_staging) staging.Discard();
+      return st.WithContext("read-modify-write of " + Describe(op.id));
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.writes;
+    if (offset == 0 && length == op.geometry.stripe_bytes()) ++stats_.full_stripe_writes;
+  }
+  if (Status st = fill(staging); !st.ok()) {
+    staging.Discard();
+    return st.WithContext("write of " + Describe(op.id) + ": new bytes");
+  }
+  options_.crash_points.Reach(CrashPoint::kBeforeParity, Describe(op.id));
+  if (parity_len > 0) {
+    const uint8_t* data[ErasureCode::kMaxCells];
+    uint8_t* parity[ErasureCode::kMaxCells];
+    for (int k = 0; k < n; ++k) data[k] = staging.data() + size_t(k) * cell_bytes;
+    for (int k = n; k < width; ++k) parity[k - n] = staging.data() + size_t(k) * cell_bytes;
+    CVFS_ASSIGN_OR_RETURN(ErasureCode code, ErasureCode::Create(n, width - n));
+    CVFS_RETURN_IF_ERROR(code.Encode(data, parity, parity_len));
+  }
+  auto version = PrepareAndCommit(op, state, lengths, staging);
+  if (op.discard_staging) staging.Discard();
+  return version;
+}
+
+Result<uint64_t> StripeCoordinator::PrepareAndCommit(StripeOp& op, StripeState& state,
+                                                     const std::vector<uint32_t>& lengths,
+                                                     net::RegisteredBufferPool::Lease& staging) {
+  const int width = op.width();
+  const uint32_t cell_bytes = op.geometry.cell_bytes;
+  const uint64_t version = state.next_version;
+  // Raise the floor first: whatever happens below, this version is never used again.
+  state.next_version = version + 1;
+  state.valid = false;
+  cache_.Put(op.id, state);
+
+  std::vector<uint32_t> crcs;
+  std::vector<size_t> crc_begin(width + 1, 0);
+  for (int k = 0; k < width; ++k) {
+    crc_begin[k] = crcs.size();
+    BlockCrcs(staging.data() + size_t(k) * cell_bytes, lengths[k], &crcs);
+  }
+  crc_begin[width] = crcs.size();
+  auto cell_span = [&](int k) {
+    return std::span<const uint8_t>(staging.data() + size_t(k) * cell_bytes, lengths[k]);
+  };
+
+  std::vector<bool> targets(width);
+  for (int k = 0; k < width; ++k) targets[k] = op.Reachable(k);
+  auto prepared = FanOut(
+      op, endpoint_, targets, net::Method::kPrepareCell,
+      [&](int k) {
+        return PrepareRequestFor(
+            op, k, version, lengths[k],
+            std::span<const uint32_t>(crcs.data() + crc_begin[k], crc_begin[k + 1] - crc_begin[k]),
+            staging, /*repair=*/false);
+      },
+      [&](int k, CellStore* store) -> Result<std::string> {
+        CVFS_RETURN_IF_ERROR(store->WritePending(op.Key(k), version, cell_span(k)));
+        return std::string();
+      });
+
+  std::vector<bool> ok(width, false);
+  int ok_count = 0;
+  const Status* no_space = nullptr;
+  const Status* first_error = nullptr;
+  for (int k = 0; k < width; ++k) {
+    if (!targets[k]) continue;
+    if (prepared[k].ok()) {
+      ok[k] = true;
+      ++ok_count;
+      continue;
+    }
+    const Status& st = prepared[k].status();
+    if (st.code() == ErrorCode::kNoSpace && no_space == nullptr) no_space = &st;
+    if (first_error == nullptr) first_error = &st;
+    LOG_WARN("data.prepare_failed stripe={} cell={} version={} error=\"{}\"", Describe(op.id), k,
+             version, st.ToString());
+  }
+  if (no_space != nullptr || ok_count < op.data_cells()) {
+    // Abort what was prepared: the stripe keeps its old version everywhere.
+    CommitOrAbort(op, endpoint_, ok, /*commit=*/false, version, /*sync=*/false);
+    if (no_space != nullptr) {
+      std::lock_guard lock(mu_);
+      ++stats_.no_space_aborts;
+      return no_space->WithContext("write of " + Describe(op.id) + " aborted");
+    }
+    return Status::Unavailable("write of " + Describe(op.id) + ": only " +
+                               std::to_string(ok_count) + " of " + std::to_string(width) +
+                               " members prepared (" + std::to_string(op.data_cells()) +
+                               " needed); first error: " + first_error->ToString());
+  }
+  options_.crash_points.Reach(CrashPoint::kAfterParity, Describe(op.id));
+
+  // Commit: the primary's own cell first, so a commit is never lost by recovery.
+  std::vector<bool> remote(width, false);
+  std::vector<bool> committed(width, false);
+  for (int k = 0; k < width; ++k) {
+    if (!ok[k]) continue;
+    if (op.local[k] != nullptr) {
+      Status st = op.local[k]->Commit(op.Key(k), version, /*sync=*/false);
+      committed[k] = st.ok();
+      if (!st.ok()) {
+        LOG_ERROR("data.commit_failed stripe={} cell={} version={} error=\"{}\"", Describe(op.id),
+                  k, version, st.ToString());
+      }
+    } else {
+      remote[k] = true;
+    }
+  }
+  if (options_.crash_points.Armed(CrashPoint::kMidCommit)) {
+    // Commit on exactly one remote member, then die: some committed, some only prepared.
+    for (int k = 0; k < width; ++k) {
+      if (!remote[k]) continue;
+      (void)endpoint_.Call(*op.peer[k], net::Method::kCommitCell,
+                           wire::EncodeCellVersionRequest({op.Address(k), version, false}),
+                           op.CallTimeout());
+      break;
+    }
+    options_.crash_points.Reach(CrashPoint::kMidCommit, Describe(op.id));
+  }
+  auto commits = CommitOrAbort(op, endpoint_, remote, /*commit=*/true, version, /*sync=*/false);
+  for (int k = 0; k < width; ++k) {
+    if (!remote[k]) continue;
+    committed[k] = commits[k].ok();
+    if (!commits[k].ok()) {
+      LOG_WARN("data.commit_failed stripe={} cell={} version={} error=\"{}\"", Describe(op.id), k,
+               version, commits[k].status().ToString());
+    }
+  }
+  options_.crash_points.Reach(CrashPoint::kAfterCommit, Describe(op.id));
+
+  state.version = version;
+  state.lengths = lengths;
+  state.current = committed;
+  // A member that prepared but did not confirm its commit is resolved by the next discovery.
+  state.valid = std::count(committed.begin(), committed.end(), true) == ok_count;
+  cache_.Put(op.id, state);
+  return version;
+}
+
+Result<std::string> StripeCoordinator::TruncateObject(const net::RpcContext& context,
+                                                      std::string_view payload) {
+  CVFS_ASSIGN_OR_RETURN(wire::TruncateObjectRequest request,
+                        wire::DecodeTruncateObjectRequest(payload));
+  auto snapshot = map();
+  if (snapshot == nullptr) return Status::Unavailable("no cluster map yet");
+  const FilesystemInfo* fs = FindFilesystemById(*snapshot, request.fs_id);
+  if (fs == nullptr) {
+    return Status::NotFound("filesystem id " + std::to_string(request.fs_id) +
+                            " is not in the map");
+  }
+  const uint64_t stripe_bytes = fs->geometry.stripe_bytes();
+  if (request.new_size >= request.old_size) return wire::EncodeEmptyReply();
+  // 1. Zero the tail of the stripe holding new_size (a normal two-step write of zeros).
+  const uint64_t tail_stripe = request.new_size / stripe_bytes;
+  const uint64_t tail_offset = request.new_size % stripe_bytes;
+  if (tail_offset != 0) {
+    CVFS_ASSIGN_OR_RETURN(StripeOp op,
+                          Begin(request.fs_id, request.inode, tail_stripe, context.deadline));
+    const uint64_t end = std::min(stripe_bytes, request.old_size - tail_stripe * stripe_bytes);
+    StripeLocks::Guard guard(locks_, op.id);
+    CVFS_ASSIGN_OR_RETURN(StripeState state, LoadState(op));
+    if (state.version > 0) {
+      auto zero = [&](net::RegisteredBufferPool::Lease& staging) {
+        std::memset(staging.data() + tail_offset, 0, end - tail_offset);
+        return Status::Ok();
+      };
+      CVFS_RETURN_IF_ERROR(WriteRange(op, state, tail_offset, end - tail_offset, zero).status());
+    }
+  }
+  // 2. Drop the stripes wholly past new_size on every node holding cells of the filesystem.
+  const uint64_t first = (request.new_size + stripe_bytes - 1) / stripe_bytes;
+  if (first * stripe_bytes < request.old_size) {
+    std::vector<NodeId> nodes;
+    for (const auto& pg : fs->groups) {
+      for (const auto& m : pg.members) nodes.push_back(m.node);
+    }
+    std::sort(nodes.begin(), nodes.end());
+    nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+    net::CallGroup group(endpoint_, nodes.size());
+    const std::string del = wire::EncodeDeleteStripesRequest({request.fs_id, request.inode, first});
+    const Duration timeout = std::min(options_.member_timeout, Remaining(context.deadline));
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (!NodeIsUp(*snapshot, nodes[i])) continue;
+      if (nodes[i] == options_.self) {
+        group.Set(i, local_.DeleteStripes(context, del));
+        continue;
+      }
+      auto peer = peers_.Get(NodeAddress(*snapshot, nodes[i]), timeout);
+      if (!peer.ok()) {
+        group.Set(i, peer.status());
+        continue;
+      }
+      group.Start(i, *peer, net::Method::kDeleteStripes, del, timeout);
+    }
+    group.Wait();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (group.started(i) && !group.result(i).ok()) {
+        // Cells left on a node that missed the delete are older versions: stale by version.
+        LOG_WARN("data.truncate_delete_failed fs={} inode={} node={} error=\"{}\"", request.fs_id,
+                 request.inode, nodes[i].str(), group.result(i).status().ToString());
+      }
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.truncates;
+  }
+  return wire::EncodeEmptyReply();
+}
+
+Result<std::string> StripeCoordinator::ReportCell(const net::RpcContext& context,
+                                                  std::string_view payload) {
+  CVFS_ASSIGN_OR_RETURN(wire::ReportCellRequest request, wire::DecodeReportCellRequest(payload));
+  CVFS_ASSIGN_OR_RETURN(StripeOp op, Begin(request.cell.fs_id, request.cell.inode,
+                                           request.cell.stripe, context.deadline));
+  if (request.cell.cell_index >= op.width()) {
+    return Status::InvalidArgument("report of cell " + std::to_string(request.cell.cell_index) +
+                                   " of a " + std::to_string(op.width()) + "-cell stripe");
+  }
+  StripeLocks::Guard guard(locks_, op.id);
+  // A report means the cached view may be wrong: always ask the members again.
+  cache_.Invalidate(op.id);
+  CVFS_ASSIGN_OR_RETURN(StripeState state, LoadState(op));
+  LOG_INFO("data.cell_reported cell={} kind={} reader_version={} stripe_version={}",
+           DescribeCellKey(op.Key(request.cell.cell_index)),
+           request.kind == wire::CellReportKind::kCorrupt ? "corrupt" : "version_disagreement",
+           request.version, state.version);
+  if (state.version == 0) return wire::EncodeEmptyReply();
+  if (request.kind == wire::CellReportKind::kCorrupt) {
+    CVFS_RETURN_IF_ERROR(RepairCell(op, state, request.cell.cell_index));
+  }
+  // Bring every reachable member that misses the stripe's version (it was down during a
+  // write, or a commit did not reach it) up to date: a per-stripe rebuild.
+  for (int k = 0; k < op.width(); ++k) {
+    if (state.current[k] || !op.Reachable(k)) continue;
+    if (Status st = RepairCell(op, state, k); !st.ok()) {
+      LOG_WARN("data.stale_cell_repair_failed cell={} error=\"{}\"", DescribeCellKey(op.Key(k)),
+               st.ToString());
+    }
+  }
+  return wire::EncodeEmptyReply();
+}
+
+}  // namespace cvfs::server

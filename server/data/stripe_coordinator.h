@@ -1,0 +1,125 @@
+// StripeCoordinator: the primary's side of the stripe protocol (docs/design/datapath.md).
+// For each stripe whose PG has this node as its first up member it
+//   - serializes writers (StripeLocks), so the versions of a stripe are totally ordered;
+//   - knows the stripe's committed version from a cache or by asking every up member
+//     (CellVersions), resolving a write a crash interrupted first (StripeStateCache +
+//     ResolveVersions: roll forward if any member committed w or >= N hold it, else roll
+//     back and never reuse w);
+//   - runs the two-step write: read-modify-write of the old data (degraded decode around
+//     missing cells), ISA-L parity, PrepareCell on every up member in parallel (the
+//     primary's own cell straight into its store), then CommitCell, then the reply;
+//   - truncates objects and repairs cells readers report (ReportCell).
+// Its handlers call other nodes and therefore run on the coordinator pool
+// (HandlerMode::kCoordinator): member handlers never wait on them, so nothing deadlocks.
+//
+// Errors: kUnavailable when this node is not the stripe's primary under its map, or fewer
+// than N members are up / answered; kNoSpace when a member's drive is full (every prepared
+// cell is aborted, the stripe keeps its old content); kCorruption when the old data cannot
+// be decoded for a read-modify-write; kMalformedMessage / kInvalidArgument for bad requests.
+// Thread-safety: handlers run concurrently on the coordinator pool; SetMap from any thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/cluster_map.h"
+#include "core/erasure_code.h"
+#include "core/status.h"
+#include "core/stripe_routing.h"
+#include "net/peer_cache.h"
+#include "net/registered_pool.h"
+#include "net/rpc.h"
+#include "server/data/crash_points.h"
+#include "server/data/member_service.h"
+#include "server/data/stripe_locks.h"
+#include "server/data/stripe_state_cache.h"
+
+namespace cvfs::server {
+
+struct CoordinatorOptions {
+  NodeId self;
+  CrashPoints crash_points;
+  // Bound on one member call (also bounded by the client's deadline).
+  Duration member_timeout = std::chrono::seconds(10);
+  size_t version_cache_entries = 1 << 20;
+};
+
+struct CoordinatorStats {
+  uint64_t writes = 0;
+  uint64_t full_stripe_writes = 0;
+  uint64_t rmw_reads = 0;       // old cells read for a read-modify-write
+  uint64_t degraded_rmw = 0;    // RMWs that decoded around a missing cell
+  uint64_t discoveries = 0;     // version-cache misses resolved by asking members
+  uint64_t rolled_forward = 0;  // interrupted writes committed by recovery
+  uint64_t rolled_back = 0;     // interrupted writes aborted by recovery
+  uint64_t no_space_aborts = 0;
+  uint64_t repairs = 0;  // cells rewritten after a corruption report
+  uint64_t truncates = 0;
+};
+
+class StripeCoordinator {
+ public:
+  StripeCoordinator(net::RpcEndpoint& endpoint, MemberService& local,
+                    net::RegisteredBufferPool& pool, net::PeerCache& peers,
+                    CoordinatorOptions options);
+
+  // Registers WriteStripe, TruncateObject and ReportCell (HandlerMode::kCoordinator).
+  void Register();
+
+  // Adopts a newer map; a new epoch invalidates every cached stripe version.
+  void SetMap(const ClusterMap& map);
+  // The local member dropped stripes >= first of (fs_id, inode): forget their versions.
+  void ForgetStripes(uint32_t fs_id, uint64_t inode, uint64_t first_stripe);
+
+  Result<std::string> WriteStripe(const net::RpcContext& context, std::string_view payload);
+  Result<std::string> TruncateObject(const net::RpcContext& context, std::string_view payload);
+  Result<std::string> ReportCell(const net::RpcContext& context, std::string_view payload);
+
+  CoordinatorStats stats() const;
+
+  struct StripeOp;  // one operation on one stripe (stripe_coordinator.cc)
+
+ private:
+  // Resolves the stripe under the current map; kUnavailable unless this node is its primary.
+  Result<StripeOp> Begin(uint32_t fs_id, uint64_t inode, uint64_t stripe, TimePoint deadline);
+  // The stripe's committed state: cached, or discovered (and recovered) from the members.
+  // Requires the stripe lock.
+  Result<StripeState> LoadState(StripeOp& op);
+  Result<StripeState> Discover(StripeOp& op);
+  // Writes [offset, +length) of the stripe; `fill` puts the new bytes into the staging
+  // buffer at their stripe offsets (after the old data is in place). Requires the lock.
+  using FillNewBytes = std::function<Status(net::RegisteredBufferPool::Lease& staging)>;
+  Result<uint64_t> WriteRange(StripeOp& op, StripeState& state, uint64_t offset, uint64_t length,
+                              const FillNewBytes& fill);
+  // Reads the first `length` bytes of every cell listed in `wanted` at `state.version` into
+  // the staging buffer (cell k at k * cell_bytes), decoding around cells that cannot be read.
+  Status ReadOldCells(StripeOp& op, const StripeState& state, const std::vector<bool>& wanted,
+                      uint32_t length, net::RegisteredBufferPool::Lease& staging);
+  // PrepareCell everywhere up, then CommitCell; returns the new version.
+  Result<uint64_t> PrepareAndCommit(StripeOp& op, StripeState& state,
+                                    const std::vector<uint32_t>& lengths,
+                                    net::RegisteredBufferPool::Lease& staging);
+  Status RepairCell(StripeOp& op, StripeState& state, int cell);
+
+  std::shared_ptr<const ClusterMap> map() const;
+
+  // Const after construction.
+  net::RpcEndpoint& endpoint_;
+  MemberService& local_;
+  net::RegisteredBufferPool& pool_;
+  net::PeerCache& peers_;
+  const CoordinatorOptions options_;
+
+  StripeLocks locks_;
+  StripeStateCache cache_;
+
+  mutable std::mutex mu_;
+  std::shared_ptr<const ClusterMap> map_;  // guarded by mu_
+  CoordinatorStats stats_;                 // guarded by mu_
+};
+
+}  // namespace cvfs::server
