@@ -136,13 +136,9 @@ TEST_CASE("concurrent random writes by several clients read back as the referenc
 TEST_CASE("truncate makes the tail read as zeros and later writes extend again", "[datapath]") {
   ClusterOptions options;
   options.nodes = 6;
-  auto cluster_or = TestCluster::Start(options);
-  REQUIRE(cluster_or.ok());
-  auto& cluster = **cluster_or;
-  REQUIRE(cluster.CreateFilesystem("scratch", "4+2", "16K").ok());
-  REQUIRE(WaitFilesystemPlaced(cluster, "scratch").ok());
-  auto client = OpenObjectClient(cluster, "scratch");
-  REQUIRE(client.ok());
+  auto started = StartWithFilesystem(options, "scratch", "4+2", "16K");
+  REQUIRE(started.ok());
+  auto* client = &started->client;
   Random random(5);
   ObjectModel model;
   auto data = RandomBytes(random, 500000);

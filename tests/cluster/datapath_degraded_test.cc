@@ -47,14 +47,11 @@ void CheckAll(ObjectClient& client, const std::vector<Written>& objects, const s
 TEST_CASE("4+2 on 6 backends: reads survive kill -9 of any two backends", "[datapath][fault]") {
   ClusterOptions options;
   options.nodes = 6;
-  auto cluster_or = TestCluster::Start(options);
-  REQUIRE(cluster_or.ok());
-  auto& cluster = **cluster_or;
-  REQUIRE(cluster.CreateFilesystem("scratch", "4+2", "32K").ok());
-  auto fs = WaitFilesystemPlaced(cluster, "scratch");
-  REQUIRE(fs.ok());
-  auto client = OpenObjectClient(cluster, "scratch");
-  REQUIRE(client.ok());
+  auto started = StartWithFilesystem(options, "scratch", "4+2", "32K");
+  REQUIRE(started.ok());
+  auto& cluster = *started->cluster;
+  const FilesystemInfo* fs = &started->fs;
+  auto* client = &started->client;
   const auto objects = WriteObjects(**client, fs->geometry.stripe_bytes());
   CheckAll(**client, objects, "all up");
   CHECK((*client)->stats().degraded_reads == 0);
@@ -101,14 +98,11 @@ TEST_CASE("4+2 on 6 backends: reads survive kill -9 of any two backends", "[data
 TEST_CASE("8+4 on 12 backends: reads survive kill -9 of four backends", "[datapath][fault]") {
   ClusterOptions options;
   options.nodes = 12;
-  auto cluster_or = TestCluster::Start(options);
-  REQUIRE(cluster_or.ok());
-  auto& cluster = **cluster_or;
-  REQUIRE(cluster.CreateFilesystem("wide", "8+4", "16K").ok());
-  auto fs = WaitFilesystemPlaced(cluster, "wide");
-  REQUIRE(fs.ok());
-  auto client = OpenObjectClient(cluster, "wide");
-  REQUIRE(client.ok());
+  auto started = StartWithFilesystem(options, "wide", "8+4", "16K");
+  REQUIRE(started.ok());
+  auto& cluster = *started->cluster;
+  const FilesystemInfo* fs = &started->fs;
+  auto* client = &started->client;
   const auto objects = WriteObjects(**client, fs->geometry.stripe_bytes());
   CheckAll(**client, objects, "all up");
   for (int i : {1, 4, 7, 10}) cluster.KillNode(i);

@@ -56,14 +56,11 @@ TEST_CASE("a flipped byte on a drive is caught by CRC32C, read correctly and rep
           "[datapath][fault]") {
   ClusterOptions options;
   options.nodes = 6;
-  auto cluster_or = TestCluster::Start(options);
-  REQUIRE(cluster_or.ok());
-  auto& cluster = **cluster_or;
-  REQUIRE(cluster.CreateFilesystem("scratch", "4+2", "64K").ok());
-  auto fs = WaitFilesystemPlaced(cluster, "scratch");
-  REQUIRE(fs.ok());
-  auto client = OpenObjectClient(cluster, "scratch");
-  REQUIRE(client.ok());
+  auto started = StartWithFilesystem(options, "scratch", "4+2", "64K");
+  REQUIRE(started.ok());
+  auto& cluster = *started->cluster;
+  const FilesystemInfo* fs = &started->fs;
+  auto* client = &started->client;
   Random random(9);
   const auto data = RandomBytes(random, 3 * fs->geometry.stripe_bytes());
   REQUIRE((*client)->Write(21, 0, data).ok());
@@ -116,12 +113,10 @@ TEST_CASE("kill -9 of the primary inside a partial-stripe write leaves old or ne
           "[datapath][fault]") {
   ClusterOptions options;
   options.nodes = 6;
-  auto cluster_or = TestCluster::Start(options);
-  REQUIRE(cluster_or.ok());
-  auto& cluster = **cluster_or;
-  REQUIRE(cluster.CreateFilesystem("scratch", "4+2", "32K").ok());
-  auto fs = WaitFilesystemPlaced(cluster, "scratch");
-  REQUIRE(fs.ok());
+  auto started = StartWithFilesystem(options, "scratch", "4+2", "32K");
+  REQUIRE(started.ok());
+  auto& cluster = *started->cluster;
+  const FilesystemInfo* fs = &started->fs;
   const uint64_t stripe_bytes = fs->geometry.stripe_bytes();
   Random random(31);
 
@@ -209,17 +204,14 @@ TEST_CASE("a full drive gives a clear out-of-space error and loses nothing ackno
   ClusterOptions options;
   options.nodes = 6;
   options.drive_tmpfs_bytes = 24ull << 20;  // 24 MiB drives: fill in about a second
-  auto cluster_or = TestCluster::Start(options);
-  if (!cluster_or.ok() && cluster_or.status().code() == ErrorCode::kNotSupported) {
-    WARN("skipped: " << cluster_or.status().ToString());
+  auto started = StartWithFilesystem(options, "small", "4+2", "128K");
+  if (!started.ok() && started.status().code() == ErrorCode::kNotSupported) {
+    WARN("skipped: " << started.status().ToString());
     return;
   }
-  REQUIRE(cluster_or.ok());
-  auto& cluster = **cluster_or;
-  REQUIRE(cluster.CreateFilesystem("small", "4+2", "128K").ok());
-  REQUIRE(WaitFilesystemPlaced(cluster, "small").ok());
-  auto client = OpenObjectClient(cluster, "small");
-  REQUIRE(client.ok());
+  REQUIRE(started.ok());
+  auto& cluster = *started->cluster;
+  auto* client = &started->client;
   Random random(3);
   std::vector<std::pair<uint64_t, std::vector<std::byte>>> acknowledged;
   Status failure;

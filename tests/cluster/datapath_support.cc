@@ -52,6 +52,18 @@ Result<std::unique_ptr<ObjectClient>> OpenObjectClient(const TestCluster& cluste
   return ObjectClient::Open(options);
 }
 
+Result<FilesystemCluster> StartWithFilesystem(const ClusterOptions& options,
+                                              const std::string& name,
+                                              const std::string& protection,
+                                              const std::string& cell) {
+  FilesystemCluster out;
+  CVFS_ASSIGN_OR_RETURN(out.cluster, TestCluster::Start(options));
+  CVFS_RETURN_IF_ERROR(out.cluster->CreateFilesystem(name, protection, cell));
+  CVFS_ASSIGN_OR_RETURN(out.fs, WaitFilesystemPlaced(*out.cluster, name));
+  CVFS_ASSIGN_OR_RETURN(out.client, OpenObjectClient(*out.cluster, name));
+  return out;
+}
+
 int CellHolder(const TestCluster& cluster, const FilesystemInfo& fs, uint64_t inode,
                uint64_t stripe, int cell) {
   const uint32_t pg = PlacementGroupOf(inode, stripe, fs.pg_count);

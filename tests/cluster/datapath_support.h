@@ -27,6 +27,19 @@ Result<std::unique_ptr<ObjectClient>> OpenObjectClient(const TestCluster& cluste
                                                        const std::string& filesystem,
                                                        const std::string& name = "test-client");
 
+// A started cluster with one placed filesystem and a client on it.
+struct FilesystemCluster {
+  std::unique_ptr<TestCluster> cluster;
+  FilesystemInfo fs;
+  std::unique_ptr<ObjectClient> client;
+};
+// Starts a cluster with `options`, creates filesystem `name` (`cvfs fs create NAME
+// --protection PROTECTION --cell CELL`), waits until the manager placed it, opens a client.
+Result<FilesystemCluster> StartWithFilesystem(const ClusterOptions& options,
+                                              const std::string& name,
+                                              const std::string& protection,
+                                              const std::string& cell);
+
 // Index in `cluster` of the node holding cell `cell` of (inode, stripe), or -1.
 int CellHolder(const TestCluster& cluster, const FilesystemInfo& fs, uint64_t inode,
                uint64_t stripe, int cell);
