@@ -1,23 +1,45 @@
 // AdminClient over the control plane (control::EtcdClient + cluster_admin). The status
 // JSON itself is built by control::ClusterStatusToJson so that its shape is tested next to
 // the code that reads etcd.
+#include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "control/cluster_admin.h"
+#include "control/cluster_manager.h"
 #include "control/etcd_client.h"
+#include "control/filesystem_admin.h"
 #include "control/keys.h"
+#include "core/clock.h"
 #include "cvfs/admin.h"
 #include "net/fabric/address.h"
+#include "net/rpc.h"
+#include "net/wire/methods.h"
 
 namespace cvfs {
 namespace {
 
+Result<control::FilesystemSpec> SpecOf(const FilesystemCreateOptions& options) {
+  if (options.cell_bytes > UINT32_MAX) {
+    return Status::InvalidArgument("cell size " + std::to_string(options.cell_bytes) +
+                                   " bytes is above the largest, 16 MiB");
+  }
+  control::FilesystemSpec spec;
+  spec.name = options.name;
+  spec.geometry.data_cells = options.data_cells;
+  spec.geometry.parity_cells = options.parity_cells;
+  spec.geometry.cell_bytes = static_cast<uint32_t>(options.cell_bytes);
+  spec.pg_count = options.pg_count;
+  CVFS_RETURN_IF_ERROR(control::ValidateFilesystemSpec(spec));
+  return spec;
+}
+
 class EtcdAdminClient final : public AdminClient {
  public:
-  EtcdAdminClient(std::shared_ptr<control::EtcdClient> etcd, std::string cluster)
-      : etcd_(std::move(etcd)), cluster_(std::move(cluster)) {}
+  EtcdAdminClient(std::shared_ptr<control::EtcdClient> etcd, AdminOptions options)
+      : etcd_(std::move(etcd)), options_(std::move(options)), cluster_(options_.cluster) {}
 
   Status CreateCluster(const std::string& name) override {
     return control::CreateCluster(*etcd_, name);
@@ -41,9 +63,97 @@ class EtcdAdminClient final : public AdminClient {
     return status;
   }
 
+  Result<nlohmann::json> CreateFilesystem(const FilesystemCreateOptions& options) override {
+    CVFS_ASSIGN_OR_RETURN(control::FilesystemSpec spec, SpecOf(options));
+    if (options.wait_timeout_ms <= 0) {
+      return Status::InvalidArgument("wait timeout must be positive");
+    }
+    CVFS_ASSIGN_OR_RETURN(control::KeyLayout keys, ExistingCluster());
+    CVFS_ASSIGN_OR_RETURN(
+        FilesystemInfo defined,
+        control::DefineFilesystem(*etcd_, keys, spec, Clock::System().WallMillis()));
+    CVFS_ASSIGN_OR_RETURN(ClusterMap map, control::WaitForPlacement(
+                                              *etcd_, keys, defined.name, defined.id,
+                                              std::chrono::milliseconds(options.wait_timeout_ms)));
+    return control::FilesystemStatusToJson(map.filesystems.at(defined.name), &map);
+  }
+
+  Result<nlohmann::json> ListFilesystems() override {
+    CVFS_ASSIGN_OR_RETURN(control::KeyLayout keys, ExistingCluster());
+    return control::ListFilesystemsJson(*etcd_, keys);
+  }
+
+  Result<nlohmann::json> FilesystemStatus(const std::string& name) override {
+    CVFS_RETURN_IF_ERROR(ValidateFilesystemName(name));
+    CVFS_ASSIGN_OR_RETURN(control::KeyLayout keys, ExistingCluster());
+    return control::FilesystemStatusJson(*etcd_, keys, name);
+  }
+
+  Result<nlohmann::json> AddDrive(const std::string& node, const std::string& path) override {
+    CVFS_RETURN_IF_ERROR(ValidateNodeId(node));
+    if (path.empty() || path[0] != '/') {
+      return Status::InvalidArgument("drive path '" + path + "' must be absolute");
+    }
+    CVFS_ASSIGN_OR_RETURN(control::KeyLayout keys, ExistingCluster());
+    CVFS_ASSIGN_OR_RETURN(std::optional<ClusterMap> map, control::ReadMap(*etcd_, keys));
+    const NodeEntry* entry = nullptr;
+    if (map) {
+      auto it = map->nodes.find(NodeId(node));
+      if (it != map->nodes.end()) entry = &it->second;
+    }
+    if (entry == nullptr) {
+      return Status::NotFound("node '" + node + "' is not in the map of cluster '" + cluster_ +
+                              "' (see `cvfs status`)");
+    }
+    if (entry->state != NodeState::kUp) {
+      return Status::Unavailable("node '" + node + "' is " +
+                                 std::string(NodeStateName(entry->state)) +
+                                 ": start its cvfsd first");
+    }
+    net::RpcOptions rpc;
+    rpc.provider = entry->record.fabric_provider;
+    rpc.name = "cvfs-admin";
+    rpc.munge_socket = options_.munge_socket;
+    rpc.handler_threads = 1;
+    CVFS_ASSIGN_OR_RETURN(std::unique_ptr<net::RpcEndpoint> endpoint,
+                          net::RpcEndpoint::Create(std::move(rpc)));
+    const Duration timeout = std::chrono::milliseconds(options_.timeout_ms);
+    CVFS_ASSIGN_OR_RETURN(net::PeerId peer,
+                          endpoint->Connect(entry->record.fabric_address, timeout));
+    // Labelling and measuring a drive (and the daemon opening its store) may take longer than
+    // one control-plane call.
+    const Duration call_timeout = std::max<Duration>(timeout, kAddDriveTimeout);
+    CVFS_ASSIGN_OR_RETURN(std::string reply,
+                          endpoint->Call(peer, net::Method::kAddDrive,
+                                         nlohmann::json{{"path", path}}.dump(), call_timeout));
+    auto json = nlohmann::json::parse(reply, nullptr, /*allow_exceptions=*/false);
+    if (!json.is_object()) {
+      return Status::MalformedMessage("node '" + node +
+                                      "' sent an AddDrive reply that is not a "
+                                      "JSON object");
+    }
+    json["node"] = node;
+    return json;
+  }
+
  private:
+  static constexpr Duration kAddDriveTimeout = std::chrono::seconds(30);
+
+  // The key layout of the configured cluster; kNotFound when it was never created.
+  Result<control::KeyLayout> ExistingCluster() {
+    CVFS_RETURN_IF_ERROR(control::ValidateClusterName(cluster_));
+    control::KeyLayout keys(cluster_);
+    CVFS_ASSIGN_OR_RETURN(control::RangeResponse config, etcd_->Get(keys.Config()));
+    if (config.kvs.empty()) {
+      return Status::NotFound("cluster '" + cluster_ +
+                              "' does not exist: run `cvfs cluster create " + cluster_ + "`");
+    }
+    return keys;
+  }
+
   // Const after construction; EtcdClient is thread-safe, so this class is too.
   const std::shared_ptr<control::EtcdClient> etcd_;
+  const AdminOptions options_;
   const std::string cluster_;
 };
 
@@ -62,9 +172,13 @@ Result<std::unique_ptr<AdminClient>> AdminClient::Connect(const AdminOptions& op
   // One cheap read proves an endpoint answers (kUnavailable otherwise).
   auto probe = etcd->Get(control::kKeyRoot);
   if (!probe.ok()) return probe.status();
-  return std::unique_ptr<AdminClient>(new EtcdAdminClient(std::move(etcd), options.cluster));
+  return std::unique_ptr<AdminClient>(new EtcdAdminClient(std::move(etcd), options));
 }
 
 Status ValidateClusterName(const std::string& name) { return control::ValidateClusterName(name); }
+
+Status ValidateFilesystemCreateOptions(const FilesystemCreateOptions& options) {
+  return SpecOf(options).status();
+}
 
 }  // namespace cvfs

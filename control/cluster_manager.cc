@@ -2,7 +2,10 @@
 
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "core/logging.h"
+#include "core/placement.h"
 
 namespace cvfs::control {
 
@@ -60,6 +63,59 @@ bool ReconcileMap(const std::optional<ClusterMap>& current,
   *next = std::move(map);
   if (transitions) *transitions = std::move(lines);
   return true;
+}
+
+bool PlaceFilesystems(const std::map<std::string, FilesystemInfo>& defined,
+                      const std::map<std::string, uint64_t>& skip, ClusterMap* map,
+                      std::vector<std::string>* transitions,
+                      std::vector<std::pair<std::string, std::string>>* failures) {
+  bool changed = false;
+  for (const auto& [name, definition] : defined) {
+    if (map->filesystems.contains(name) || skip.contains(name)) continue;
+    PlacementPolicy policy;
+    policy.data_cells = definition.geometry.data_cells;
+    policy.parity_cells = definition.geometry.parity_cells;
+    policy.pg_count = static_cast<int>(definition.pg_count);
+    auto groups = AssignPlacementGroups(*map, policy);
+    if (!groups.ok()) {
+      if (failures) failures->emplace_back(name, std::string(groups.status().message()));
+      continue;
+    }
+    FilesystemInfo placed = definition;
+    placed.groups = std::move(groups).value();
+    const PlacementStats stats = ComputePlacementStats(*map, placed.groups);
+    if (transitions) {
+      transitions->push_back(
+          "filesystem " + name + " placed (id " + std::to_string(placed.id) + ", " +
+          std::to_string(policy.data_cells) + "+" + std::to_string(policy.parity_cells) + ", " +
+          std::to_string(placed.pg_count) + " PGs on " + std::to_string(stats.drives) +
+          " drives, max/mean " + fmt::format("{:.2f}", stats.max_over_mean) + ")");
+    }
+    map->filesystems.emplace(name, std::move(placed));
+    changed = true;
+  }
+  return changed;
+}
+
+Result<std::map<std::string, FilesystemInfo>> ReadFilesystemDefinitions(EtcdClient& etcd,
+                                                                        const KeyLayout& keys) {
+  CVFS_ASSIGN_OR_RETURN(RangeResponse range, etcd.GetPrefix(keys.FilesystemsPrefix()));
+  std::map<std::string, FilesystemInfo> defined;
+  for (const auto& kv : range.kvs) {
+    const std::string name = kv.key.substr(keys.FilesystemsPrefix().size());
+    auto parsed = nlohmann::json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+    Result<FilesystemInfo> fs = parsed.is_discarded()
+                                    ? Result<FilesystemInfo>(Status::MalformedMessage("not JSON"))
+                                    : FilesystemInfoFromJson(parsed);
+    if (!fs.ok() || fs->name != name) {
+      LOG_WARN("manager.bad_filesystem_definition key={} error={}", kv.key,
+               !fs.ok() ? fs.status().ToString() : std::string("name differs from key"));
+      continue;
+    }
+    fs->groups.clear();  // a definition never carries a table; the map's is authoritative
+    defined.emplace(name, std::move(fs).value());
+  }
+  return defined;
 }
 
 Result<MapWrite> WriteMapFenced(EtcdClient& etcd, const KeyLayout& keys, const ClusterMap& map,
@@ -167,12 +223,49 @@ bool ClusterManager::ReconcileOnce() {
       LOG_ERROR("manager.read_failed what=map error={}", current.status().ToString());
       return true;
     }
-    ClusterMap next;
-    std::vector<std::string> transitions;
-    if (!ReconcileMap(*current, *live, keys_.cluster(), self_, term_, clock_->WallMillis(), &next,
-                      &transitions)) {
+    auto defined = ReadFilesystemDefinitions(*etcd_, keys_);
+    if (!defined.ok()) {
+      LOG_WARN("manager.read_failed what=filesystems error={}", defined.status().ToString());
       return true;
     }
+    const int64_t now_ms = clock_->WallMillis();
+    ClusterMap next;
+    std::vector<std::string> transitions;
+    bool changed =
+        ReconcileMap(*current, *live, keys_.cluster(), self_, term_, now_ms, &next, &transitions);
+    if (!changed) next = **current;  // ReconcileMap always changes a first (absent) map
+    // Retry a failed placement only once the map moved (membership changed) since it failed.
+    std::map<std::string, uint64_t> skip;
+    for (const auto& [name, epoch] : place_failed_at_) {
+      if (epoch == next.epoch.value) skip.emplace(name, epoch);
+    }
+    std::vector<std::pair<std::string, std::string>> failures;
+    if (PlaceFilesystems(*defined, skip, &next, &transitions, &failures)) {
+      if (!changed) {
+        next.epoch = next.epoch.Next();
+        next.updated_ms = now_ms;
+        changed = true;
+      }
+    }
+    for (const auto& [name, message] : failures) {
+      // The epoch a retry waits for: the one after this write if we write, else this one.
+      const uint64_t epoch = next.epoch.value;
+      if (place_failed_at_.contains(name)) {
+        place_failed_at_[name] = epoch;  // still failing after a map change: stay quiet
+        continue;
+      }
+      place_failed_at_[name] = epoch;
+      LOG_ERROR(
+          "manager.place_failed filesystem={} error=\"{}\" (retried when nodes join or come "
+          "back)",
+          name, message);
+    }
+    for (auto it = place_failed_at_.begin(); it != place_failed_at_.end();) {
+      it = next.filesystems.contains(it->first) || !defined->contains(it->first)
+               ? place_failed_at_.erase(it)
+               : std::next(it);
+    }
+    if (!changed) return true;
     auto write = WriteMapFenced(*etcd_, keys_, next, mod_revision, term_);
     if (!write.ok()) {
       LOG_WARN("manager.write_failed epoch={} error={}", next.epoch.value,
@@ -206,13 +299,17 @@ bool ClusterManager::ReconcileOnce() {
 
 void ClusterManager::Run() {
   while (true) {
-    if (!watch_) {
+    // Membership and filesystem definitions both call for a reconcile.
+    auto watch_prefix = [this](const std::string& prefix, std::unique_ptr<EtcdWatch>* watch) {
+      if (*watch) return;
       WatchOptions wo;
-      wo.key = keys_.NodesPrefix();
-      wo.range_end = PrefixRangeEnd(wo.key);
-      auto watch = etcd_->Watch(wo, [this](const WatchBatch&) { Poke(); });
-      if (watch.ok()) watch_ = std::move(watch).value();
-    }
+      wo.key = prefix;
+      wo.range_end = PrefixRangeEnd(prefix);
+      auto started = etcd_->Watch(wo, [this](const WatchBatch&) { Poke(); });
+      if (started.ok()) *watch = std::move(started).value();
+    };
+    watch_prefix(keys_.NodesPrefix(), &watch_);
+    watch_prefix(keys_.FilesystemsPrefix(), &fs_watch_);
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, kReconcileInterval, [&] { return stopping_ || dirty_; });
@@ -239,6 +336,8 @@ void ClusterManager::Stop() {
   if (thread_.joinable()) thread_.join();
   if (watch_) watch_->Stop();
   watch_.reset();
+  if (fs_watch_) fs_watch_->Stop();
+  fs_watch_.reset();
 }
 
 }  // namespace cvfs::control

@@ -13,6 +13,16 @@
 // written: the map does not churn with usage figures, and readers that want fresh free
 // space read the live registration (ReadClusterStatus does).
 //
+// Filesystems: it also watches FilesystemsPrefix() and places every defined filesystem
+// that is not in the map yet: AssignPlacementGroups(map, {N, P, pg_count}) over the
+// reconciled nodes, written into ClusterMap::filesystems in the same fenced write (one epoch
+// step). A placed filesystem's table is never recomputed here when nodes go down or come
+// back: readers decode around down members, and moving cells to a new table is the
+// rebalance/rebuild work of a later issue. When placement fails (fewer eligible failure
+// domains than N+P) the manager logs `manager.place_failed` once and retries when the map
+// changes (a node joins or comes back), not on every round. A round in which neither
+// membership nor definitions changed writes nothing.
+//
 // Fencing: the write is a txn comparing the map's mod_revision (KeyMissing for the first
 // map) AND CreateRevisionIs(Manager(), term). A deposed manager's write therefore fails
 // (kDeposed) however late it arrives; the ClusterManager then stops writing and reports it.
@@ -28,6 +38,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "control/etcd_client.h"
@@ -47,6 +58,22 @@ bool ReconcileMap(const std::optional<ClusterMap>& current,
                   const std::map<NodeId, NodeRecord>& live, const std::string& cluster,
                   const NodeId& manager, int64_t term, int64_t now_ms, ClusterMap* next,
                   std::vector<std::string>* transitions);
+
+// Pure filesystem placement (no I/O). For every definition in `defined` whose name is not in
+// map->filesystems, computes its PG table against *map and adds it (groups filled). A
+// definition whose placement fails is left out and its error is appended to `failures` as
+// {name, message}; `skip` names definitions not to try this round (they failed against an
+// unchanged map). Returns true when map->filesystems changed (the caller advances the epoch
+// once for the whole write); one "filesystem x placed ..." line per placement goes to
+// `transitions`. Filesystems in the map without a definition are kept as they are.
+bool PlaceFilesystems(const std::map<std::string, FilesystemInfo>& defined,
+                      const std::map<std::string, uint64_t>& skip, ClusterMap* map,
+                      std::vector<std::string>* transitions,
+                      std::vector<std::pair<std::string, std::string>>* failures);
+
+// Reads the definitions under FilesystemsPrefix(); malformed ones are skipped (logged).
+Result<std::map<std::string, FilesystemInfo>> ReadFilesystemDefinitions(EtcdClient& etcd,
+                                                                        const KeyLayout& keys);
 
 enum class MapWriteOutcome {
   kWritten,   // the map was replaced
@@ -117,7 +144,11 @@ class ClusterManager {
   uint64_t written_epoch_ = 0;  // guarded by mu_
 
   bool announced_ = false;  // manager thread only
+  // Manager thread only: filesystem name -> map epoch at which its placement last failed
+  // (not retried, nor logged again, until the epoch moves).
+  std::map<std::string, uint64_t> place_failed_at_;
   std::unique_ptr<EtcdWatch> watch_;
+  std::unique_ptr<EtcdWatch> fs_watch_;
   std::thread thread_;
 };
 

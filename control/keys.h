@@ -10,6 +10,11 @@
 //   map             the ClusterMap JSON; written only by the manager with a txn that
 //                   compares the previous mod_revision and the manager's term
 //   admin/          reserved: maintenance and out records written by the CLI
+//   filesystems/<name>  a filesystem definition (FilesystemInfo JSON without groups),
+//                   written once by `cvfs fs create` with a create-if-absent txn; the
+//                   manager places it into the map (ClusterMap::filesystems)
+//   filesystem-next-id  the next filesystem id to hand out (decimal text); advanced in the
+//                   same txn that writes a definition, so ids are unique and never reused
 //
 // Thread-safety: KeyLayout is immutable after construction; safe to share.
 #pragma once
@@ -42,6 +47,12 @@ class KeyLayout {
   std::string Manager() const { return Root() + "manager"; }
   std::string Map() const { return Root() + "map"; }
   std::string AdminPrefix() const { return Root() + "admin/"; }
+  std::string FilesystemsPrefix() const { return Root() + "filesystems/"; }
+  // `name` must satisfy ValidateFilesystemName (the caller checks).
+  std::string Filesystem(std::string_view name) const {
+    return FilesystemsPrefix() + std::string(name);
+  }
+  std::string FilesystemNextId() const { return Root() + "filesystem-next-id"; }
 
   // The node id of a key under NodesPrefix(); kInvalidArgument for any other key.
   Result<NodeId> NodeIdFromKey(std::string_view key) const;

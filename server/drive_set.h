@@ -10,12 +10,23 @@
 //     would be counted twice; the log says so).
 //   - Refresh() re-reads capacity and free space (statvfs); Snapshot() returns the last
 //     figures as DriveInfo for the node's registration.
-// Thread-safety: Refresh and Snapshot may be called from different threads.
+//   - Add() (`cvfs drive add`) checks and labels one more drive like Open does and appends it:
+//     its index is the next one, and indexes never change while the daemon runs (PG members
+//     name drives by index). With a state directory the added paths are recorded in
+//     `<state_dir>/drives.added` (written atomically before Add returns), and Open appends
+//     them after the configured drives, in the order they were added, skipping any the
+//     config now lists itself. Keep the config's order stable: indexes follow it.
+// Thread-safety: Refresh, Snapshot and Add may be called from different threads; Adds are
+// serialized.
 #pragma once
+
+#include <sys/types.h>
 
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/cluster_map.h"
@@ -23,11 +34,23 @@
 
 namespace cvfs::server {
 
+// Name of the file in the state directory that lists the drives added at run time.
+inline constexpr const char* kAddedDrivesFile = "drives.added";
+
+// A drive Add() took: its index in Snapshot() (= NodeRecord::drives) and its figures.
+struct AddedDrive {
+  size_t index = 0;
+  DriveInfo drive;
+};
+
 class DriveSet {
  public:
+  // `state_dir` "": added drives are neither loaded nor persisted (tests, tools).
+  // kConfigError also for an unreadable or malformed `<state_dir>/drives.added`.
   static Result<std::unique_ptr<DriveSet>> Open(const std::vector<std::string>& paths,
                                                 const std::string& cluster,
-                                                const std::string& node_id);
+                                                const std::string& node_id,
+                                                const std::string& state_dir = "");
 
   // Re-measures every drive. kIoError if a drive stopped answering statvfs.
   Status Refresh();
@@ -35,10 +58,29 @@ class DriveSet {
   uint64_t capacity_bytes() const;
   uint64_t free_bytes() const;
 
+  // Adds the drive directory `path` (absolute). kInvalidArgument for a relative path,
+  // kAlreadyExists when it (or the same directory under another name) is a drive already,
+  // kConfigError when it is missing, not a writable directory or labelled for another node,
+  // kResourceExhausted beyond kMaxDrivesPerNode, kIoError when the list cannot be persisted.
+  // On any error the set and the persisted list are unchanged (a label may have been written).
+  Result<AddedDrive> Add(const std::string& path);
+
  private:
-  explicit DriveSet(std::vector<DriveInfo> drives) : drives_(std::move(drives)) {}
+  DriveSet(std::vector<DriveInfo> drives, std::set<std::pair<dev_t, ino_t>> identities,
+           std::vector<std::string> added, std::string cluster, std::string node_id,
+           std::string state_dir);
+  Status PersistAdded(const std::vector<std::string>& added) const;
+
+  // Const after construction.
+  const std::string cluster_;
+  const std::string node_id_;
+  const std::string state_dir_;
+
+  std::mutex add_mu_;               // serializes Add
+  std::vector<std::string> added_;  // guarded by add_mu_: paths in drives.added
   mutable std::mutex mu_;
-  std::vector<DriveInfo> drives_;  // guarded by mu_
+  std::vector<DriveInfo> drives_;                 // guarded by mu_
+  std::set<std::pair<dev_t, ino_t>> identities_;  // guarded by mu_: the drives' dirs
 };
 
 // Capacity and free bytes of the file system holding `path`.

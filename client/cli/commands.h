@@ -12,6 +12,8 @@ namespace cvfs::cli {
 void RegisterClusterCommands(CLI::App& app, GlobalOptions& global, int* rc);
 void RegisterStatusCommand(CLI::App& app, GlobalOptions& global, int* rc);
 void RegisterDoctorCommand(CLI::App& app, GlobalOptions& global, int* rc);
+// `fs create|list|status` and `drive add`.
+void RegisterFsCommands(CLI::App& app, GlobalOptions& global, int* rc);
 
 // Sets up logging for a command (stderr, global.log_level).
 void InitCommandLogging(const GlobalOptions& global);

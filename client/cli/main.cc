@@ -20,7 +20,9 @@ int main(int argc, char** argv) {
   if (const char* v = getenv("CVFS_CLUSTER")) global.cluster = v;
   if (const char* v = getenv("CVFS_MUNGE_SOCKET")) global.munge_socket = v;
 
-  CLI::App app{"cvfs: administer a ConvergeFS cluster (status, cluster setup, node checks)."};
+  CLI::App app{
+      "cvfs: administer a ConvergeFS cluster (status, cluster setup, filesystems, drives, node "
+      "checks)."};
   app.set_version_flag("--version", "cvfs " CVFS_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the command: `cvfs status --cluster x`
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
   RegisterClusterCommands(app, global, &rc);
   RegisterStatusCommand(app, global, &rc);
   RegisterDoctorCommand(app, global, &rc);
+  RegisterFsCommands(app, global, &rc);
 
   try {
     app.parse(argc, argv);

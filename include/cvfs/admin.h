@@ -5,11 +5,17 @@
 // Status JSON (ClusterStatus) is a stable, documented interface (docs/admin/cli.md):
 //   cluster, epoch, manager, nodes[] {id, state, failure_domain, host, address, provider,
 //   drives[], capacity_bytes, free_bytes, since_ms}, failure_domains[], counts{}, healthy.
+// Filesystem status JSON (FilesystemStatus, ListFilesystems, CreateFilesystem), also stable:
+//   name, id, protection "4+2", data_cells, parity_cells, cell_bytes, stripe_bytes, pg_count,
+//   created_ms, placed, placement {drives, max_cells, min_cells, mean_cells, max_over_mean,
+//   nodes, max_primaries, mean_primaries} (null until placed), pgs_degraded, pgs_unavailable,
+//   members_down.
 // Thread-safety: an AdminClient may be used from several threads.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,7 +27,22 @@ namespace cvfs {
 struct AdminOptions {
   std::vector<std::string> etcd_endpoints = {"http://127.0.0.1:2379"};
   std::string cluster;
-  int timeout_ms = 5000;  // per control-plane call
+  int timeout_ms = 5000;     // per control-plane call
+  std::string munge_socket;  // for calls to a cvfsd (AddDrive); "": munged's default
+};
+
+// PGs of a new filesystem unless told otherwise: 256 keeps the map small (~25 KB of JSON for
+// a 6-wide table; ~100 KB at 1024, and every process re-reads the whole map on each epoch)
+// and still spreads cells within a few percent of the mean on small clusters.
+inline constexpr uint32_t kDefaultFilesystemPgCount = 256;
+
+struct FilesystemCreateOptions {
+  std::string name;  // 1-64 of letters, digits, '-', '_', '.'
+  int data_cells = 4;
+  int parity_cells = 2;
+  uint64_t cell_bytes = 128 * 1024;
+  uint32_t pg_count = kDefaultFilesystemPgCount;
+  int wait_timeout_ms = 30000;  // how long to wait for the manager to place it
 };
 
 class AdminClient {
@@ -35,10 +56,34 @@ class AdminClient {
 
   // The status JSON of the configured cluster. kNotFound when it was never created.
   virtual Result<nlohmann::json> ClusterStatus() = 0;
+
+  // Defines a filesystem and waits until the manager placed it; returns its status JSON.
+  // Nothing is written on: kInvalidArgument (bad name, protection, cell size or PG count, or
+  // N+P above the failure domains that have an up node with a drive: "4+2 needs 6 failure
+  // domains; the cluster has 5 with an up node and a drive"), kAlreadyExists (the name is
+  // taken), kNotFound (no such cluster). kDeadlineExceeded when it was defined but not placed
+  // within wait_timeout_ms (it stays defined; the manager places it when it can).
+  virtual Result<nlohmann::json> CreateFilesystem(const FilesystemCreateOptions& options) = 0;
+  // Every filesystem's status JSON, by name (an empty array when none).
+  virtual Result<nlohmann::json> ListFilesystems() = 0;
+  // One filesystem's status JSON; kNotFound when it is not defined.
+  virtual Result<nlohmann::json> FilesystemStatus(const std::string& name) = 0;
+
+  // Asks cvfsd `node` (found in the map; it must be up) to add the drive directory `path`
+  // (on that node) and returns its reply {index, path, capacity_bytes, free_bytes}. The call
+  // is MUNGE-authenticated; cvfsd accepts it only from uid 0 (kPermissionDenied otherwise).
+  // kNotFound for an unknown node, kUnavailable when it is not up or does not answer, and
+  // cvfsd's own error (kConfigError for a path it cannot use, kAlreadyExists for a drive it
+  // has) otherwise.
+  virtual Result<nlohmann::json> AddDrive(const std::string& node, const std::string& path) = 0;
 };
 
 // Cluster names: 1-64 characters of letters, digits, '-', '_', '.'.
 Status ValidateClusterName(const std::string& name);
+// OK when a filesystem of `options` could be defined on a large enough cluster: name, N+P,
+// cell size and PG count within bounds (kInvalidArgument naming the bad value otherwise).
+// No I/O: tools check arguments before contacting the cluster.
+Status ValidateFilesystemCreateOptions(const FilesystemCreateOptions& options);
 
 struct DoctorOptions {
   std::vector<std::string> etcd_endpoints;  // empty: skip the etcd and registration checks

@@ -14,6 +14,9 @@ enum class Method : uint16_t {
 
   // 100-999: control plane, 1000-1999: data path (server/, client/).
   kFirstControl = 100,
+  // server/admin_service: add a drive directory to this cvfsd (uid 0 only).
+  // Request JSON {"path"}; reply JSON {"index", "path", "capacity_bytes", "free_bytes"}.
+  kAddDrive = 110,
   kFirstData = 1000,
 
   // 60000-60999: reserved for tests; never used by production code.

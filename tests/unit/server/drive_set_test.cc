@@ -61,3 +61,87 @@ TEST_CASE("missing or non-directory drives are configuration errors") {
 
 }  // namespace
 }  // namespace cvfs::server
+
+namespace cvfs::server {
+namespace {
+
+TEST_CASE("Add labels and appends a drive; refuses duplicates and unusable paths") {
+  const std::string root = FreshDir();
+  std::filesystem::create_directories(root + "/d0");
+  std::filesystem::create_directories(root + "/d1");
+  auto set = DriveSet::Open({root + "/d0"}, "c1", "n1");
+  REQUIRE(set.ok());
+  auto added = (*set)->Add(root + "/d1");
+  REQUIRE(added.ok());
+  CHECK(added->index == 1);
+  CHECK(added->drive.path == root + "/d1");
+  CHECK(added->drive.capacity_bytes > 0);
+  CHECK(std::filesystem::exists(root + "/d1/.cvfs-drive"));
+  REQUIRE((*set)->Snapshot().size() == 2);
+  CHECK((*set)->Snapshot()[1] == added->drive);
+
+  CHECK((*set)->Add(root + "/d1").status().code() == ErrorCode::kAlreadyExists);
+  CHECK((*set)->Add(root + "/d0").status().code() == ErrorCode::kAlreadyExists);
+  // The same directory under another name.
+  CHECK((*set)->Add(root + "/d1/.").status().code() == ErrorCode::kAlreadyExists);
+  CHECK((*set)->Add("relative/d2").status().code() == ErrorCode::kInvalidArgument);
+  CHECK((*set)->Add(root + "/missing").status().code() == ErrorCode::kConfigError);
+  std::ofstream(root + "/file") << "x";
+  CHECK((*set)->Add(root + "/file").status().code() == ErrorCode::kConfigError);
+  // Labelled for another node.
+  std::filesystem::create_directories(root + "/other");
+  REQUIRE(DriveSet::Open({root + "/other"}, "c1", "n9").ok());
+  CHECK((*set)->Add(root + "/other").status().code() == ErrorCode::kConfigError);
+  CHECK((*set)->Snapshot().size() == 2);
+  std::filesystem::remove_all(root);
+}
+
+TEST_CASE("added drives survive a restart and follow the configured ones") {
+  const std::string root = FreshDir();
+  const std::string state = root + "/state";
+  for (const char* d : {"/d0", "/d1", "/d2", "/state"}) {
+    std::filesystem::create_directories(root + d);
+  }
+  {
+    auto set = DriveSet::Open({root + "/d0"}, "c1", "n1", state);
+    REQUIRE(set.ok());
+    CHECK((*set)->Snapshot().size() == 1);
+    REQUIRE((*set)->Add(root + "/d2").ok());
+    REQUIRE((*set)->Add(root + "/d1").ok());
+    CHECK(std::filesystem::exists(state + "/" + kAddedDrivesFile));
+  }
+  {
+    auto set = DriveSet::Open({root + "/d0"}, "c1", "n1", state);
+    REQUIRE(set.ok());
+    const auto drives = (*set)->Snapshot();
+    REQUIRE(drives.size() == 3);
+    CHECK(drives[0].path == root + "/d0");
+    CHECK(drives[1].path == root + "/d2");  // in the order they were added
+    CHECK(drives[2].path == root + "/d1");
+  }
+  {
+    // The config now lists d2 itself: not counted twice.
+    auto set = DriveSet::Open({root + "/d0", root + "/d2"}, "c1", "n1", state);
+    REQUIRE(set.ok());
+    CHECK((*set)->Snapshot().size() == 3);
+  }
+  {
+    // Without a state dir nothing is loaded.
+    auto set = DriveSet::Open({root + "/d0"}, "c1", "n1");
+    REQUIRE(set.ok());
+    CHECK((*set)->Snapshot().size() == 1);
+  }
+  // A corrupt list is a configuration error, not silently fewer drives.
+  std::ofstream(state + "/" + kAddedDrivesFile, std::ios::trunc) << "{not json";
+  auto corrupt = DriveSet::Open({root + "/d0"}, "c1", "n1", state);
+  CHECK(corrupt.status().code() == ErrorCode::kConfigError);
+  // An added drive that vanished is refused like a configured one.
+  std::ofstream(state + "/" + kAddedDrivesFile, std::ios::trunc)
+      << R"({"format":1,"drives":[")" << root << R"(/gone"]})";
+  auto gone = DriveSet::Open({root + "/d0"}, "c1", "n1", state);
+  CHECK(gone.status().code() == ErrorCode::kConfigError);
+  std::filesystem::remove_all(root);
+}
+
+}  // namespace
+}  // namespace cvfs::server

@@ -1,0 +1,64 @@
+#include "server/admin_service.h"
+
+#include <memory>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "core/logging.h"
+#include "net/wire/methods.h"
+
+namespace cvfs::server {
+namespace {
+
+// Only root administers a node: the MUNGE uid is the caller's real uid on its host.
+Status RequireRoot(const net::RpcContext& context, std::string_view what) {
+  if (!context.authenticated || context.peer_uid != 0) {
+    LOG_WARN("admin.denied method={} peer={} uid={} authenticated={}", what, context.peer_name,
+             context.peer_uid, context.authenticated);
+    return Status::PermissionDenied(std::string(what) + " requires uid 0 (caller " +
+                                    (context.authenticated
+                                         ? "has uid " + std::to_string(context.peer_uid)
+                                         : std::string("is not authenticated")) +
+                                    ")");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::string> HandleAddDrive(const AdminServiceHooks& hooks, const net::RpcContext& context,
+                                   std::string_view request) {
+  CVFS_RETURN_IF_ERROR(RequireRoot(context, "drive add"));
+  const auto json = nlohmann::json::parse(request, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object() || !json.contains("path") || !json["path"].is_string()) {
+    return Status::InvalidArgument("AddDrive request must be {\"path\": string}");
+  }
+  const std::string path = json["path"].get<std::string>();
+  if (path.empty() || path[0] != '/') {
+    return Status::InvalidArgument("drive path '" + path + "' must be absolute");
+  }
+  if (!hooks.add_drive) return Status::NotSupported("this cvfsd cannot add drives");
+  Result<AddedDrive> added = hooks.add_drive(path);
+  if (!added.ok()) {
+    LOG_WARN("admin.add_drive_failed path={} peer={} error=\"{}\"", path, context.peer_name,
+             added.status().ToString());
+    return added.status();
+  }
+  LOG_INFO("admin.add_drive path={} index={} peer={}", path, added->index, context.peer_name);
+  return nlohmann::json{{"index", added->index},
+                        {"path", added->drive.path},
+                        {"capacity_bytes", added->drive.capacity_bytes},
+                        {"free_bytes", added->drive.free_bytes}}
+      .dump();
+}
+
+void RegisterAdminService(net::RpcEndpoint& endpoint, AdminServiceHooks hooks) {
+  auto shared = std::make_shared<const AdminServiceHooks>(std::move(hooks));
+  endpoint.RegisterHandler(net::Method::kAddDrive,
+                           [shared](const net::RpcContext& context, std::string_view request) {
+                             return HandleAddDrive(*shared, context, request);
+                           });
+}
+
+}  // namespace cvfs::server
