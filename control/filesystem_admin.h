@@ -25,7 +25,7 @@
 namespace cvfs::control {
 
 // Default PGs per filesystem. 256 PGs of 6 members keep the map small (a 6-wide table is
-// ~25 KB of JSON at 256 PGs, ~100 KB at 1024, and every process holds and re-reads the whole
+// ~27 KB of JSON at 256 PGs, ~110 KB at 1024, and every process holds and re-reads the whole
 // map on each epoch) while already spreading cells within a few percent of the mean on the
 // small clusters this targets (6-32 nodes); `--pgs` raises it for large clusters.
 inline constexpr uint32_t kDefaultPgCount = 256;

@@ -31,8 +31,8 @@ struct AdminOptions {
   std::string munge_socket;  // for calls to a cvfsd (AddDrive); "": munged's default
 };
 
-// PGs of a new filesystem unless told otherwise: 256 keeps the map small (~25 KB of JSON for
-// a 6-wide table; ~100 KB at 1024, and every process re-reads the whole map on each epoch)
+// PGs of a new filesystem unless told otherwise: 256 keeps the map small (~27 KB of JSON for
+// a 6-wide table; ~110 KB at 1024, and every process re-reads the whole map on each epoch)
 // and still spreads cells within a few percent of the mean on small clusters.
 inline constexpr uint32_t kDefaultFilesystemPgCount = 256;
 
