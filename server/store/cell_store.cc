@@ -7,6 +7,8 @@
 #include <functional>
 #include <mutex>
 #include <string>
+
+#include <unistd.h>
 #include <utility>
 
 #include "core/checksum.h"
@@ -16,6 +18,7 @@
 #include "server/store/cell_index.h"
 #include "server/store/data_file.h"
 #include "server/store/extent_allocator.h"
+#include "server/store/group_sync.h"
 #include "server/store/io_ring.h"
 
 namespace cvfs::server {
@@ -47,7 +50,9 @@ class CellStore::Impl {
         file_(std::move(file)),
         ring_(std::move(ring)),
         index_(std::move(index)),
-        allocator_(std::move(allocator)) {}
+        allocator_(std::move(allocator)),
+        data_sync_([fd = file_->fd()] { return ::fdatasync(fd) == 0 ? 0 : errno; }, file_->path()) {
+  }
 
   Status WritePending(const CellKey& key, uint64_t version, std::span<const uint8_t> data);
   Status Commit(const CellKey& key, uint64_t version, bool sync);
@@ -99,6 +104,9 @@ class CellStore::Impl {
   const std::unique_ptr<CellIndex> index_;
   const std::unique_ptr<ExtentAllocator> allocator_;
   AlignedBufferPool buffers_;
+  // Data durability: cell writes carry no RWF_DSYNC; a writer then waits for a shared
+  // fdatasync that started after its write completed (group commit).
+  GroupSync data_sync_;
   std::array<std::mutex, kLockStripes> locks_;  // per-cell index read-modify-write
 
   std::mutex deferred_mu_;
@@ -200,8 +208,16 @@ Status CellStore::Impl::WriteData(const CellKey& key, uint64_t version,
   }
   for (uint64_t i = 0; i < blocks; ++i) entry->crcs[i] = Crc32c(src + i * kBlock, kBlock);
 
-  const int rc =
-      ring_->WriteFull(file_->fd(), src, blocks * kBlock, extent.start * kBlock, /*dsync=*/true);
+  int rc =
+      ring_->WriteFull(file_->fd(), src, blocks * kBlock, extent.start * kBlock, /*dsync=*/false);
+  if (rc == 0) {
+    // Durable before the index may reference it: one fdatasync shared with concurrent writers.
+    Status synced = data_sync_.Sync();
+    if (!synced.ok()) {
+      FreeExtents({extent});
+      return synced.WithContext("write of " + DescribeVersion(key, version));
+    }
+  }
   if (rc < 0) {
     FreeExtents({extent});
     if (rc == -ENOSPC || rc == -EDQUOT) {
@@ -534,6 +550,7 @@ CellStoreStats CellStore::Impl::stats() const {
   s.checksum_failures = checksum_failures_;
   s.no_space_errors = no_space_errors_;
   s.direct_io = file_->direct_io();
+  s.data_syncs = data_sync_.syncs();
   return s;
 }
 

@@ -12,13 +12,15 @@
 //     {state, extent, length, one CRC32C per 4 KiB block}. The allocator's free map is
 //     rebuilt from the index on Open, so blocks referenced by no index entry are free.
 // I/O goes through io_uring (liburing) with O_DIRECT when the file system accepts it
-// (falls back to buffered I/O + RWF_DSYNC on tmpfs and the like; which one is logged and
-// reported in stats()).
+// (falls back to buffered I/O on file systems without it; which one is logged and reported in
+// stats()); either way data is made durable by a shared fdatasync (see WritePending).
 //
 // Contract:
-//   - WritePending returns OK only when the data (RWF_DSYNC / O_DIRECT+DSYNC) and the index
-//     entry (RocksDB sync write) are durable. On any error nothing is visible: no index
-//     entry, blocks returned to the allocator.
+//   - WritePending returns OK only when the data and the index entry (RocksDB sync write) are
+//     durable. The data is written without per-write sync and made durable by an fdatasync
+//     of the data area that started after the write completed, shared by concurrent writers
+//     (group commit); only then is the index entry written. On any error nothing is visible: no
+//     index entry, blocks returned to the allocator.
 //   - A full drive (allocator has no extent, or the file system returns ENOSPC) yields
 //     kNoSpace with a message naming the drive and the free bytes; never a partial write.
 //   - Read verifies the CRC32C of every 4 KiB block it touches; a mismatch returns
@@ -64,7 +66,7 @@ struct CellStoreOptions {
   // Usable bytes of the data area; 0 = all of it (block device or file: its size;
   // directory: the file system's free space at Open plus what cells.dat already holds).
   uint64_t capacity_bytes = 0;
-  bool allow_direct_io = true;  // false: always buffered + RWF_DSYNC
+  bool allow_direct_io = true;  // false: always buffered (page cache, then fdatasync)
   unsigned ring_entries = 256;  // io_uring queue depth
 };
 
@@ -80,6 +82,7 @@ struct CellStoreStats {
   uint64_t bytes_read = 0;
   uint64_t checksum_failures = 0;
   uint64_t no_space_errors = 0;
+  uint64_t data_syncs = 0;  // fdatasync calls of the data area (shared by concurrent writers)
   bool direct_io = false;
 };
 

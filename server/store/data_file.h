@@ -5,10 +5,10 @@
 // at open plus the blocks cells.dat already holds; a device or file offers its size, or
 // capacity_bytes when that is smaller. Rounded down to whole 4 KiB blocks.
 // O_DIRECT: tried first when allowed; when open or a first aligned write+read probe fails with
-// EINVAL (file systems without direct I/O), the file is reopened buffered (writes then use
-// RWF_DSYNC). The probe rewrites block 0 with its own contents, or writes and truncates away
-// a block of an empty file, so it never changes stored data.
-// Thread-safety: immutable after Open; the fd is closed by the destructor.
+// EINVAL (file systems without direct I/O), the file is reopened buffered (writes then go
+// through the page cache; the owner makes them durable with fdatasync). The probe rewrites block 0
+// with its own contents, or writes and truncates away a block of an empty file, so it never changes
+// stored data. Thread-safety: immutable after Open; the fd is closed by the destructor.
 #pragma once
 
 #include <cstdint>

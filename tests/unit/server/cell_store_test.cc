@@ -9,11 +9,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -21,6 +24,7 @@
 
 #include "core/stripe_layout.h"
 #include "server/store/cell_store.h"
+#include "server/store/group_sync.h"
 
 namespace cvfs::server {
 namespace {
@@ -100,6 +104,20 @@ std::vector<uint8_t> ReadAll(CellStore& store, const CellKey& key, uint64_t vers
   INFO(r.status().ToString());
   REQUIRE(r.ok());
   return out;
+}
+
+// Runs `body` on the store opened in a forked child that then dies without closing anything
+// (a crash, as far as the files are concerned). The child's exit code: body's, 2 when the
+// open failed.
+int ExitCodeOfChild(const CellStoreOptions& options, const std::function<int(CellStore&)>& body) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    auto store = CellStore::Open(options);
+    ::_exit(store.ok() ? body(**store) : 2);
+  }
+  int wstatus = 0;
+  if (child < 0 || ::waitpid(child, &wstatus, 0) != child || !WIFEXITED(wstatus)) return -1;
+  return WEXITSTATUS(wstatus);
 }
 
 TEST_CASE("cell store: write/read round trip at random lengths and offsets", "[store]") {
@@ -305,18 +323,9 @@ TEST_CASE("cell store: a crash before commit leaves the old version committed", 
     REQUIRE(store->Commit(Key(3, 0), 1, true).ok());
   }
   // The child prepares v2 and dies without commit and without closing anything.
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    auto store = CellStore::Open(options);
-    if (!store.ok()) ::_exit(2);
-    if (!(*store)->WritePending(Key(3, 0), 2, new_bytes).ok()) ::_exit(3);
-    ::_exit(0);
-  }
-  int wstatus = 0;
-  REQUIRE(::waitpid(child, &wstatus, 0) == child);
-  REQUIRE(WIFEXITED(wstatus));
-  REQUIRE(WEXITSTATUS(wstatus) == 0);
+  REQUIRE(ExitCodeOfChild(options, [&](CellStore& store) {
+            return store.WritePending(Key(3, 0), 2, new_bytes).ok() ? 0 : 3;
+          }) == 0);
 
   auto store = OpenOrDie(options);
   auto versions = store->Versions(Key(3, 0));
@@ -570,6 +579,108 @@ TEST_CASE("cell store: 8 threads write, commit and read distinct and shared cell
   CHECK(failures == 0);
   CHECK(store->stats().checksum_failures == 0);
   CHECK(store->stats().cells == 8 * 40 + 1);
+}
+
+TEST_CASE("group sync: every caller is covered by a sync that started after it, syncs shared",
+          "[store]") {
+  std::atomic<uint64_t> clock{0};  // logical time: caller entries and sync starts
+  std::mutex mu;
+  std::vector<uint64_t> sync_starts;  // guarded by mu
+  GroupSync group(
+      [&] {
+        {
+          std::lock_guard lock(mu);
+          sync_starts.push_back(++clock);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        return 0;
+      },
+      "test");
+  constexpr int kThreads = 8;
+  constexpr int kCalls = 25;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kCalls; ++i) {
+        const uint64_t entered = ++clock;
+        if (!group.Sync().ok()) ++failures;
+        // Some sync started after `entered` and finished before Sync returned.
+        std::lock_guard lock(mu);
+        if (std::none_of(sync_starts.begin(), sync_starts.end(),
+                         [&](uint64_t s) { return s > entered; })) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures == 0);
+  INFO("syncs " << group.syncs());
+  CHECK(group.syncs() < kThreads * kCalls / 2);  // shared, not one per call
+  CHECK(group.syncs() == sync_starts.size());
+}
+
+TEST_CASE("group sync: a failed sync fails its callers and every later one", "[store]") {
+  int calls = 0;
+  GroupSync group([&] { return ++calls == 2 ? EIO : 0; }, "test file");
+  CHECK(group.Sync().ok());
+  const Status failed = group.Sync();
+  CHECK(failed.code() == ErrorCode::kIoError);
+  CHECK(std::string(failed.message()).find("fdatasync of test file failed") == 0);
+  CHECK(group.Sync().code() == ErrorCode::kIoError);  // sticky
+}
+
+TEST_CASE("cell store: 8 concurrent writers share data syncs and survive a crash", "[store]") {
+  for (bool direct : {true, false}) {
+    DYNAMIC_SECTION((direct ? "direct" : "buffered")) {
+      TempDir dir;
+      const CellStoreOptions options = OptionsIn(dir.path(), direct);
+      constexpr int kThreads = 8;
+      constexpr int kCells = 30;
+      auto bytes_of = [](int t, int i) {
+        std::mt19937_64 rng(t * 1000 + i);
+        return RandomBytes(rng, 1 + rng() % 140000);
+      };
+      // The child writes with 8 threads and dies without closing anything: whatever
+      // WritePending/Commit(sync) acknowledged must be readable after the reopen.
+      REQUIRE(ExitCodeOfChild(options, [&](CellStore& store) {
+                std::atomic<int> failures{0};
+                std::vector<std::thread> threads;
+                for (int t = 0; t < kThreads; ++t) {
+                  threads.emplace_back([&, t] {
+                    for (int i = 0; i < kCells; ++i) {
+                      const CellKey k = Key(500 + t, i);
+                      if (!store.WritePending(k, 1, bytes_of(t, i)).ok() ||
+                          !store.Commit(k, 1, i % 2 == 0).ok()) {
+                        ++failures;
+                      }
+                    }
+                    // A last synced write makes the unsynced commits before it durable too.
+                    if (!store.WritePending(Key(600 + t, 0), 1, bytes_of(t, 99)).ok()) ++failures;
+                  });
+                }
+                for (auto& th : threads) th.join();
+                const CellStoreStats st = store.stats();
+                if (failures != 0) return 3;
+                if (st.data_syncs == 0 || st.data_syncs > st.writes) return 4;
+                return 0;
+              }) == 0);
+
+      auto store = OpenOrDie(options);
+      CHECK(store->stats().cells == kThreads * (kCells + 1));
+      for (int t = 0; t < kThreads; ++t) {
+        for (int i = 0; i < kCells; ++i) {
+          INFO("thread " << t << " cell " << i);
+          const auto want = bytes_of(t, i);
+          CHECK(ReadAll(*store, Key(500 + t, i), 0, want.size()) == want);
+        }
+        const auto last = bytes_of(t, 99);
+        CHECK(ReadAll(*store, Key(600 + t, 0), 1, last.size()) == last);
+      }
+      CHECK(store->stats().checksum_failures == 0);
+    }
+  }
 }
 
 }  // namespace
