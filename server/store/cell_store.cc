@@ -1,5 +1,6 @@
 #include "server/store/cell_store.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -8,6 +9,7 @@
 #include <mutex>
 #include <string>
 
+#include <fcntl.h>
 #include <unistd.h>
 #include <utility>
 
@@ -85,6 +87,11 @@ class CellStore::Impl {
   Status WriteData(const CellKey& key, uint64_t version, std::span<const uint8_t> data,
                    IndexEntry* entry);
   Result<Extent> AllocateBlocks(uint64_t blocks, uint64_t bytes);
+  // Directory drives: makes sure cells.dat is preallocated (fallocate) through `extent` and,
+  // when possible, half a step beyond it. 0 or the errno of a failed fallocate that left the
+  // extent itself unallocated (ENOSPC/EDQUOT: the file system is full).
+  int Preallocate(const Extent& extent);
+  Status KernelNoSpace(const CellKey& key, uint64_t version, uint64_t bytes);
   // Writes `batch` with sync=true, then releases the extents waiting for a synced index.
   Status WriteSynced(const CellIndex::Batch& batch);
   void FreeExtents(const std::vector<Extent>& extents);
@@ -108,6 +115,10 @@ class CellStore::Impl {
   // fdatasync that started after its write completed (group commit).
   GroupSync data_sync_;
   std::array<std::mutex, kLockStripes> locks_;  // per-cell index read-modify-write
+
+  std::mutex preallocate_mu_;                  // one fallocate at a time
+  std::atomic<uint64_t> preallocated_end_{0};  // bytes of cells.dat with space allocated
+  bool preallocate_exact_ = false;             // a step failed: grow only as needed; prealloc mu
 
   std::mutex deferred_mu_;
   std::vector<Extent> deferred_;  // guarded by deferred_mu_
@@ -182,6 +193,47 @@ Result<Extent> CellStore::Impl::AllocateBlocks(uint64_t blocks, uint64_t bytes) 
   return *extent;
 }
 
+int CellStore::Impl::Preallocate(const Extent& extent) {
+  const uint64_t step = options_.preallocate_bytes - options_.preallocate_bytes % kBlock;
+  if (!file_->owns_file() || step == 0) return 0;
+  const uint64_t need = (extent.start + extent.blocks) * kBlock;
+  const uint64_t capacity = allocator_->total_blocks() * kBlock;
+  const uint64_t want = std::min(capacity, need + step / 2);
+  if (preallocated_end_.load(std::memory_order_acquire) >= want) return 0;
+  std::lock_guard lock(preallocate_mu_);
+  uint64_t end = preallocated_end_.load(std::memory_order_relaxed);
+  if (end >= want) return 0;
+  uint64_t target = preallocate_exact_ ? need : std::min(capacity, std::max(end + step, want));
+  if (target <= end) return 0;
+  int err = ::fallocate(file_->fd(), 0, static_cast<off_t>(end), static_cast<off_t>(target - end));
+  if (err != 0) err = errno;
+  if (err == EOPNOTSUPP) {
+    LOG_WARN("store.preallocate_unsupported file={}", file_->path());
+    preallocated_end_.store(capacity, std::memory_order_release);  // writes allocate instead
+    return 0;
+  }
+  if (err != 0 && target > need && need > end) {
+    // The step did not fit (file system fuller than the capacity says): grow only as needed.
+    LOG_WARN("store.preallocate_failed file={} bytes={} error={}; preallocating only as needed",
+             file_->path(), target - end, std::strerror(err));
+    preallocate_exact_ = true;
+    target = need;
+    err = ::fallocate(file_->fd(), 0, static_cast<off_t>(end), static_cast<off_t>(target - end));
+    if (err != 0) err = errno;
+  }
+  if (err != 0) return end >= need ? 0 : err;
+  preallocated_end_.store(target, std::memory_order_release);
+  return 0;
+}
+
+Status CellStore::Impl::KernelNoSpace(const CellKey& key, uint64_t version, uint64_t bytes) {
+  ++no_space_errors_;
+  return Status::NoSpace(
+      "drive " + options_.data_path + " is full: the file system has no " + "room for " +
+      DescribeVersion(key, version) + " (" + std::to_string(allocator_->free_blocks() * kBlock) +
+      " bytes free by the store's count, cell needs " + std::to_string(bytes) + ")");
+}
+
 Status CellStore::Impl::WriteData(const CellKey& key, uint64_t version,
                                   std::span<const uint8_t> data, IndexEntry* entry) {
   const uint64_t blocks = BlocksFor(data.size());
@@ -208,8 +260,11 @@ Status CellStore::Impl::WriteData(const CellKey& key, uint64_t version,
   }
   for (uint64_t i = 0; i < blocks; ++i) entry->crcs[i] = Crc32c(src + i * kBlock, kBlock);
 
-  int rc =
-      ring_->WriteFull(file_->fd(), src, blocks * kBlock, extent.start * kBlock, /*dsync=*/false);
+  int rc = -Preallocate(extent);
+  if (rc == 0) {
+    rc = ring_->WriteFull(file_->fd(), src, blocks * kBlock, extent.start * kBlock,
+                          /*dsync=*/false);
+  }
   if (rc == 0) {
     // Durable before the index may reference it: one fdatasync shared with concurrent writers.
     Status synced = data_sync_.Sync();
@@ -220,14 +275,7 @@ Status CellStore::Impl::WriteData(const CellKey& key, uint64_t version,
   }
   if (rc < 0) {
     FreeExtents({extent});
-    if (rc == -ENOSPC || rc == -EDQUOT) {
-      ++no_space_errors_;
-      return Status::NoSpace("drive " + options_.data_path + " is full: the file system has no " +
-                             "room for " + DescribeVersion(key, version) + " (" +
-                             std::to_string(allocator_->free_blocks() * kBlock) +
-                             " bytes free by the store's count, cell needs " +
-                             std::to_string(blocks * kBlock) + ")");
-    }
+    if (rc == -ENOSPC || rc == -EDQUOT) return KernelNoSpace(key, version, blocks * kBlock);
     return Status::IoError("write of " + DescribeVersion(key, version) + " to " + file_->path() +
                            " failed: " + std::strerror(-rc));
   }

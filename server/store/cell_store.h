@@ -68,6 +68,11 @@ struct CellStoreOptions {
   uint64_t capacity_bytes = 0;
   bool allow_direct_io = true;  // false: always buffered (page cache, then fdatasync)
   unsigned ring_entries = 256;  // io_uring queue depth
+  // Directory drives: cells.dat is grown with fallocate in steps of this many bytes ahead of
+  // the highest allocated block (never past the capacity), so first writes to a block do not
+  // allocate file system space one cell at a time. 0: never (cells.dat grows by writes).
+  // Devices and pre-sized files are never preallocated.
+  uint64_t preallocate_bytes = 128ull << 20;
 };
 
 struct CellStoreStats {

@@ -128,7 +128,8 @@ Result<std::unique_ptr<DataFile>> DataFile::Open(const std::string& data_path,
   capacity -= capacity % kChecksumBlockBytes;
   LOG_INFO("store.data_file.open path={} io={} capacity_bytes={}", path,
            direct ? "direct" : "buffered", capacity);
-  return std::unique_ptr<DataFile>(new DataFile(fd, direct, capacity, std::move(path)));
+  return std::unique_ptr<DataFile>(
+      new DataFile(fd, direct, capacity, std::move(path), is_dir, size));
 }
 
 DataFile::~DataFile() { ::close(fd_); }

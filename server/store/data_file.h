@@ -33,15 +33,26 @@ class DataFile {
   bool direct_io() const { return direct_io_; }
   uint64_t capacity_bytes() const { return capacity_bytes_; }
   const std::string& path() const { return path_; }  // the file or device actually used
+  // True for `<dir>/cells.dat`: the store owns the file and may grow it (preallocation).
+  bool owns_file() const { return owns_file_; }
+  uint64_t size_at_open() const { return size_at_open_; }  // bytes (device: its size)
 
  private:
-  DataFile(int fd, bool direct_io, uint64_t capacity_bytes, std::string path)
-      : fd_(fd), direct_io_(direct_io), capacity_bytes_(capacity_bytes), path_(std::move(path)) {}
+  DataFile(int fd, bool direct_io, uint64_t capacity_bytes, std::string path, bool owns_file,
+           uint64_t size_at_open)
+      : fd_(fd),
+        direct_io_(direct_io),
+        capacity_bytes_(capacity_bytes),
+        path_(std::move(path)),
+        owns_file_(owns_file),
+        size_at_open_(size_at_open) {}
 
   const int fd_;
   const bool direct_io_;
   const uint64_t capacity_bytes_;
   const std::string path_;
+  const bool owns_file_;
+  const uint64_t size_at_open_;
 };
 
 }  // namespace cvfs::server

@@ -6,7 +6,7 @@
 //     baseline: pread(O_DIRECT) of 4 KiB at random aligned offsets of the baseline file.
 // Not a ctest; figures go to server/store/README.md.
 //
-// Usage: cell_store_bench [dir=/tmp] [total_mib=512] [read_seconds=3]
+// Usage: cell_store_bench [dir=/tmp] [total_mib=512] [read_seconds=3] [preallocate_mib=default]
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/uio.h>
@@ -32,6 +32,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr size_t kCellBytes = 128 * 1024;
 constexpr size_t kReadBytes = 4096;
+uint64_t g_preallocate_bytes = CellStoreOptions().preallocate_bytes;
 
 double Seconds(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -62,6 +63,7 @@ Figures BenchStore(const std::string& dir, int threads, size_t cells, double rea
   CellStoreOptions options;
   options.data_path = dir + "/store/data";
   options.index_path = dir + "/store/index";
+  options.preallocate_bytes = g_preallocate_bytes;
   auto opened = CellStore::Open(options);
   if (!opened.ok()) Die(opened.status().ToString());
   auto store = std::move(opened).value();
@@ -181,6 +183,9 @@ int main(int argc, char** argv) {
   const size_t total_mib = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 512;
   const double read_seconds = argc > 3 ? std::strtod(argv[3], nullptr) : 3.0;
   const size_t cells = total_mib * 1024 * 1024 / kCellBytes;
+  if (argc > 4) g_preallocate_bytes = std::strtoull(argv[4], nullptr, 10) << 20;
+  std::printf("store preallocation step: %llu MiB\n",
+              static_cast<unsigned long long>(g_preallocate_bytes >> 20));
 
   char tmpl[] = "/tmp/cvfs-store-bench-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) Die("mkdtemp");

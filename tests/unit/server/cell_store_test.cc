@@ -683,5 +683,47 @@ TEST_CASE("cell store: 8 concurrent writers share data syncs and survive a crash
   }
 }
 
+TEST_CASE("cell store: cells.dat is preallocated in steps within the capacity", "[store]") {
+  TempDir dir;
+  CellStoreOptions options = OptionsIn(dir.path());
+  options.capacity_bytes = 10 << 20;
+  options.preallocate_bytes = 4 << 20;
+  const std::string file = options.data_path + "/cells.dat";
+  auto store = OpenOrDie(options);
+  std::mt19937_64 rng(21);
+  std::vector<std::vector<uint8_t>> cells;
+  Status last;
+  for (int i = 0; i < 100; ++i) {
+    auto data = RandomBytes(rng, 128 * 1024);
+    last = store->WritePending(Key(8, i), 1, data);
+    if (!last.ok()) break;
+    REQUIRE(store->Commit(Key(8, i), 1, false).ok());
+    cells.push_back(std::move(data));
+    const uint64_t size = fs::file_size(file);
+    const uint64_t written = cells.size() * 128 * 1024;
+    INFO("cell " << i << " file size " << size);
+    CHECK(size >= std::min<uint64_t>(written + (2 << 20), 10 << 20));  // half a step ahead
+    CHECK(size <= 10 << 20);                                           // never past capacity
+    CHECK(size % (4 << 20) == (size == (10 << 20) ? (2 << 20) : 0));   // whole steps
+  }
+  REQUIRE(last.code() == ErrorCode::kNoSpace);
+  CHECK(cells.size() == 80);
+  CHECK(std::string(last.message()).find("drive " + options.data_path + " is full: 0 bytes") == 0);
+  CHECK(fs::file_size(file) == 10 << 20);
+  store.reset();
+  store = OpenOrDie(options);
+  for (size_t i = 0; i < cells.size(); ++i) {
+    CHECK(ReadAll(*store, Key(8, i), 0, cells[i].size()) == cells[i]);
+  }
+
+  // Preallocation off: the file grows by the writes only.
+  TempDir plain;
+  CellStoreOptions off = OptionsIn(plain.path());
+  off.preallocate_bytes = 0;
+  auto unallocated = OpenOrDie(off);
+  REQUIRE(unallocated->WritePending(Key(8, 0), 1, cells[0]).ok());
+  CHECK(fs::file_size(off.data_path + "/cells.dat") == 128 * 1024);
+}
+
 }  // namespace
 }  // namespace cvfs::server
