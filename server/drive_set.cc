@@ -240,8 +240,12 @@ Status DriveSet::Refresh() {
     CVFS_ASSIGN_OR_RETURN(DriveInfo info, MeasureDrive(drive.path));
     drive = std::move(info);
   }
+  // An Add may have appended a drive while we measured: update the measured ones in place
+  // and keep the rest (indexes only ever grow at the end).
   std::lock_guard lock(mu_);
-  drives_ = std::move(fresh);
+  for (size_t i = 0; i < fresh.size() && i < drives_.size(); ++i) {
+    if (drives_[i].path == fresh[i].path) drives_[i] = std::move(fresh[i]);
+  }
   return Status::Ok();
 }
 
