@@ -21,6 +21,7 @@
 #include "server/store/data_file.h"
 #include "server/store/extent_allocator.h"
 #include "server/store/group_sync.h"
+#include "server/store/index_cache.h"
 #include "server/store/io_ring.h"
 
 namespace cvfs::server {
@@ -53,8 +54,9 @@ class CellStore::Impl {
         ring_(std::move(ring)),
         index_(std::move(index)),
         allocator_(std::move(allocator)),
-        data_sync_([fd = file_->fd()] { return ::fdatasync(fd) == 0 ? 0 : errno; }, file_->path()) {
-  }
+        data_sync_([fd = file_->fd()] { return ::fdatasync(fd) == 0 ? 0 : errno; }, file_->path()),
+        cache_(options_.index_cache_entries),
+        preallocated_end_(file_->size_at_open()) {}
 
   Status WritePending(const CellKey& key, uint64_t version, std::span<const uint8_t> data);
   Status Commit(const CellKey& key, uint64_t version, bool sync);
@@ -75,12 +77,7 @@ class CellStore::Impl {
 
  private:
   std::mutex& LockFor(const CellKey& key) { return locks_[LockIndex(key)]; }
-  static size_t LockIndex(const CellKey& key) {
-    uint64_t h = key.inode * 0x9E3779B97F4A7C15ull;
-    h ^= (key.stripe + 0x632BE59BD9B4E019ull) * 0xBF58476D1CE4E5B9ull;
-    h ^= (uint64_t{key.fs_id} << 16 | key.cell_index) * 0x94D049BB133111EBull;
-    return static_cast<size_t>((h ^ (h >> 31)) % kLockStripes);
-  }
+  static size_t LockIndex(const CellKey& key) { return IndexCache::Hash(key) % kLockStripes; }
 
   // Allocates blocks, writes `data` zero-padded to whole blocks (durable) and fills the
   // extent and CRCs of `entry`. On error nothing stays allocated.
@@ -99,7 +96,9 @@ class CellStore::Impl {
   // index write: reusing them earlier could let a crash resurrect an entry whose blocks hold
   // another cell's bytes.
   void DeferFree(std::vector<Extent> extents);
-  Result<std::optional<IndexEntry>> Lookup(const CellKey& key, uint64_t version);
+  // The entry of `version` (0: the committed one), or null when absent. Version 0 and the
+  // cached committed version are served from the cache; a miss for version 0 fills it.
+  Result<std::shared_ptr<const IndexEntry>> Lookup(const CellKey& key, uint64_t version);
   void AdjustCounts(int64_t cells, int64_t pending) {
     cells_ += static_cast<uint64_t>(cells);
     pending_ += static_cast<uint64_t>(pending);
@@ -114,6 +113,8 @@ class CellStore::Impl {
   // Data durability: cell writes carry no RWF_DSYNC; a writer then waits for a shared
   // fdatasync that started after its write completed (group commit).
   GroupSync data_sync_;
+  // Committed entries; changed only under the cell's lock (see index_cache.h).
+  IndexCache cache_;
   std::array<std::mutex, kLockStripes> locks_;  // per-cell index read-modify-write
 
   std::mutex preallocate_mu_;                  // one fallocate at a time
@@ -310,7 +311,9 @@ Status CellStore::Impl::WritePending(const CellKey& key, uint64_t version,
     int64_t pending_delta = 1;
     for (const IndexEntry& old : *existing) {
       if (old.version == version) {
-        // Idempotent prepare: the new bytes replace this version (and it is pending again).
+        // Idempotent prepare: the new bytes replace this version (and it is pending again,
+        // so the cell has no committed version any more).
+        if (old.state == CellState::kCommitted) cache_.Erase(key);
         dropped.push_back(old.extent);
         --cells_delta;
         if (old.state == CellState::kPending) --pending_delta;
@@ -324,6 +327,7 @@ Status CellStore::Impl::WritePending(const CellKey& key, uint64_t version,
     batch.Put(key, entry);
     Status s = WriteSynced(batch);
     if (!s.ok()) {
+      cache_.Erase(key);  // whatever the index holds now, the next read looks it up
       FreeExtents({entry.extent});
       return s;
     }
@@ -361,15 +365,22 @@ Status CellStore::Impl::Commit(const CellKey& key, uint64_t version, bool sync) 
       --cells_delta;
       if (e.state == CellState::kPending) --pending_delta;
     }
+    IndexEntry committed = *target;
+    committed.state = CellState::kCommitted;
     if (!already) {
-      IndexEntry committed = *target;
-      committed.state = CellState::kCommitted;
       batch.Put(key, committed);
       --pending_delta;
     }
-    if (batch.empty()) return Status::Ok();
+    if (batch.empty()) {
+      cache_.Put(key, std::move(committed));
+      return Status::Ok();
+    }
     Status s = sync ? WriteSynced(batch) : index_->Write(batch, /*sync=*/false);
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      cache_.Erase(key);
+      return s;
+    }
+    cache_.Put(key, std::move(committed));
     AdjustCounts(cells_delta, pending_delta);
   }
   if (sync) {
@@ -409,13 +420,30 @@ Result<std::vector<CellVersion>> CellStore::Impl::Versions(const CellKey& key) {
   return out;
 }
 
-Result<std::optional<IndexEntry>> CellStore::Impl::Lookup(const CellKey& key, uint64_t version) {
-  if (version != 0) return index_->Get(key, version);
+Result<std::shared_ptr<const IndexEntry>> CellStore::Impl::Lookup(const CellKey& key,
+                                                                  uint64_t version) {
+  using Found = std::shared_ptr<const IndexEntry>;
+  if (cache_.enabled()) {
+    Found cached = cache_.Get(key);
+    if (cached && (version == 0 || cached->version == version)) return cached;
+  }
+  if (version != 0) {
+    CVFS_ASSIGN_OR_RETURN(std::optional<IndexEntry> entry, index_->Get(key, version));
+    if (!entry) return Found();
+    return Found(std::make_shared<const IndexEntry>(std::move(*entry)));
+  }
+  // Fill under the cell's lock so no commit can slip between the index read and the insert.
+  std::lock_guard lock(LockFor(key));
+  if (Found cached = cache_.Get(key)) return cached;
   CVFS_ASSIGN_OR_RETURN(std::vector<IndexEntry> entries, index_->List(key));
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-    if (it->state == CellState::kCommitted) return std::optional<IndexEntry>(std::move(*it));
+    if (it->state == CellState::kCommitted) {
+      auto found = std::make_shared<const IndexEntry>(std::move(*it));
+      cache_.Put(key, *found);
+      return Found(std::move(found));
+    }
   }
-  return std::optional<IndexEntry>();
+  return Found();
 }
 
 Result<CellVersion> CellStore::Impl::Read(const CellKey& key, uint64_t version, uint64_t offset,
@@ -431,7 +459,7 @@ Result<CellVersion> CellStore::Impl::Read(const CellKey& key, uint64_t version, 
   // unchanged; otherwise the read starts over with the current entry.
   constexpr int kAttempts = 3;
   for (int attempt = 0;; ++attempt) {
-    CVFS_ASSIGN_OR_RETURN(std::optional<IndexEntry> found, Lookup(key, version));
+    CVFS_ASSIGN_OR_RETURN(std::shared_ptr<const IndexEntry> found, Lookup(key, version));
     if (!found) {
       return Status::NotFound(version == 0
                                   ? "no committed version of cell " + DescribeCellKey(key)
@@ -529,9 +557,11 @@ Status CellStore::Impl::Rewrite(const CellKey& key, uint64_t version,
     batch.Put(key, entry);
     Status s = WriteSynced(batch);
     if (!s.ok()) {
+      if (entry.state == CellState::kCommitted) cache_.Erase(key);
       FreeExtents({entry.extent});
       return s;
     }
+    if (entry.state == CellState::kCommitted) cache_.Put(key, entry);
     old = (*current)->extent;
   }
   FreeExtents({old});
@@ -578,6 +608,7 @@ Result<uint64_t> CellStore::Impl::DeleteStripes(uint32_t fs_id, uint64_t inode,
   }
   Status s = WriteSynced(batch);
   if (s.ok()) AdjustCounts(-static_cast<int64_t>(count), -pending);
+  for (const CellKey& k : cells) cache_.Erase(k);
   unlock();
   if (!s.ok()) return s;
   FreeExtents(dropped);
@@ -599,6 +630,8 @@ CellStoreStats CellStore::Impl::stats() const {
   s.no_space_errors = no_space_errors_;
   s.direct_io = file_->direct_io();
   s.data_syncs = data_sync_.syncs();
+  s.index_cache_hits = cache_.hits();
+  s.index_cache_misses = cache_.misses();
   return s;
 }
 

@@ -73,6 +73,9 @@ struct CellStoreOptions {
   // allocate file system space one cell at a time. 0: never (cells.dat grows by writes).
   // Devices and pre-sized files are never preallocated.
   uint64_t preallocate_bytes = 128ull << 20;
+  // Committed index entries kept in memory for Read (LRU beyond this count; ~200 bytes plus
+  // 4 per block each). 0: no cache, every Read looks the index up.
+  size_t index_cache_entries = 1 << 18;
 };
 
 struct CellStoreStats {
@@ -87,7 +90,10 @@ struct CellStoreStats {
   uint64_t bytes_read = 0;
   uint64_t checksum_failures = 0;
   uint64_t no_space_errors = 0;
-  uint64_t data_syncs = 0;  // fdatasync calls of the data area (shared by concurrent writers)
+  uint64_t data_syncs = 0;
+  uint64_t index_cache_hits = 0;  // lookups of the committed entry served from memory
+  uint64_t index_cache_misses =
+      0;  // fdatasync calls of the data area (shared by concurrent writers)
   bool direct_io = false;
 };
 
