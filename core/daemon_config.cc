@@ -18,6 +18,9 @@ const std::vector<std::string>& DaemonConfigKeys() {
                                                 "net.progress_poll_us",
                                                 "auth.munge_socket",
                                                 "auth.require",
+                                                "server.handler_threads",
+                                                "server.coordinator_threads",
+                                                "debug.crash_at",
                                                 "log.level",
                                                 "log.file"};
   return keys;
@@ -67,6 +70,9 @@ Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* config,
   CVFS_RETURN_IF_ERROR(Assign(file, "net.progress_poll_us", &config->progress_poll_us));
   CVFS_RETURN_IF_ERROR(Assign(file, "auth.munge_socket", &config->munge_socket));
   CVFS_RETURN_IF_ERROR(Assign(file, "auth.require", &config->require_auth));
+  CVFS_RETURN_IF_ERROR(Assign(file, "server.handler_threads", &config->handler_threads));
+  CVFS_RETURN_IF_ERROR(Assign(file, "server.coordinator_threads", &config->coordinator_threads));
+  CVFS_RETURN_IF_ERROR(Assign(file, "debug.crash_at", &config->crash_at));
   CVFS_RETURN_IF_ERROR(Assign(file, "log.level", &config->log_level));
   CVFS_RETURN_IF_ERROR(Assign(file, "log.file", &config->log_file));
   if (warnings) {
@@ -96,6 +102,17 @@ Status DaemonConfig::Validate() const {
   if (port < 0 || port > 65535) return bad("net.port must be in 0..65535");
   if (progress_poll_us < 0 || progress_poll_us > 1'000'000) {
     return bad("net.progress_poll_us must be in 0..1000000");
+  }
+  if (handler_threads < 1 || handler_threads > 256) {
+    return bad("server.handler_threads must be in 1..256");
+  }
+  if (coordinator_threads < 1 || coordinator_threads > 256) {
+    return bad("server.coordinator_threads must be in 1..256");
+  }
+  if (!crash_at.empty() && crash_at != "before_parity" && crash_at != "after_parity" &&
+      crash_at != "mid_commit" && crash_at != "after_commit") {
+    return bad("debug.crash_at '" + crash_at +
+               "' is not one of before_parity, after_parity, mid_commit, after_commit");
   }
   if (provider != "tcp;ofi_rxm" && provider != "shm" && provider != "verbs;ofi_rxm" &&
       provider != "tcp" && provider != "sockets") {

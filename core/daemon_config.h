@@ -32,6 +32,16 @@ struct DaemonConfig {
   std::string munge_socket;  // empty: libmunge's default socket
   bool require_auth = true;  // refuse sessions without a valid MUNGE credential
 
+  // Request handler pools of the fabric endpoint: member requests (cell prepare/commit/read)
+  // run on handler_threads, stripe coordination (a primary waiting on its members) on
+  // coordinator_threads, so the two never starve each other.
+  int handler_threads = 4;      // [server] handler_threads
+  int coordinator_threads = 4;  // [server] coordinator_threads
+
+  // Fault injection for tests (docs/design/datapath.md): kill the daemon with SIGKILL the
+  // first time a stripe write reaches this point; "" = off. CVFS_CRASH_AT overrides it.
+  std::string crash_at;  // [debug] crash_at
+
   std::string log_level = "info";
   std::string log_file;  // empty: stderr
 

@@ -31,6 +31,9 @@ Status Daemon::Init() {
       config_.node_id, config_.state_dir, state_dir_->first_start(), config_.drives.size(),
       drives_->capacity_bytes(), drives_->free_bytes());
 
+  CVFS_RETURN_IF_ERROR(OpenCellStores());
+  CVFS_ASSIGN_OR_RETURN(CrashPoints crash_points, CrashPoints::FromConfig(config_.crash_at));
+
   net::RpcOptions rpc;
   rpc.provider = config_.provider;
   rpc.host = config_.host;
@@ -39,7 +42,16 @@ Status Daemon::Init() {
   rpc.require_auth = config_.require_auth;
   rpc.munge_socket = config_.munge_socket;
   rpc.progress_poll_us = config_.progress_poll_us;
+  rpc.handler_threads = config_.handler_threads;
+  rpc.coordinator_threads = config_.coordinator_threads;
   CVFS_ASSIGN_OR_RETURN(endpoint_, net::RpcEndpoint::Create(rpc));
+  DataServiceOptions data;
+  data.self = NodeId(config_.node_id);
+  for (const auto& store : stores_) data.stores.push_back(store.get());
+  data.crash_points = crash_points;
+  data_ = std::make_unique<DataService>(*endpoint_, std::move(data));
+  data_->Register();
+  // Admin service (cvfs drive add) registers here, next to the data path.
   endpoint_->RegisterHandler(static_cast<uint16_t>(net::Method::kNodeInfo),
                              [this](const net::RpcContext& context, std::string_view request) {
                                return HandleNodeInfo(context, request);
@@ -59,7 +71,8 @@ Status Daemon::Init() {
   agent.self = BuildRecord();
   agent.lease_ttl_s = config_.lease_ttl_s;
   CVFS_ASSIGN_OR_RETURN(agent_, control::ControlAgent::Start(std::move(agent)));
-  agent_->SetMapCallback([node = config_.node_id](const ClusterMap& map) {
+  agent_->SetMapCallback([this, node = config_.node_id](const ClusterMap& map) {
+    data_->SetMap(map);
     int up = 0, down = 0;
     for (const auto& [id, entry] : map.nodes) {
       if (entry.state == NodeState::kUp) ++up;
@@ -73,6 +86,18 @@ Status Daemon::Init() {
   LOG_INFO("daemon.ready node={} cluster={} failure_domain={} startup_ms={}", config_.node_id,
            config_.cluster, config_.failure_domain,
            std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now() - t0).count());
+  return Status::Ok();
+}
+
+Status Daemon::OpenCellStores() {
+  for (const DriveInfo& drive : drives_->Snapshot()) {
+    CellStoreOptions options;
+    options.data_path = drive.path;
+    options.index_path = drive.path + "/.cvfs-index";
+    auto store = CellStore::Open(options);
+    if (!store.ok()) return store.status().WithContext("drive " + drive.path);
+    stores_.push_back(std::move(store).value());
+  }
   return Status::Ok();
 }
 
@@ -147,7 +172,9 @@ void Daemon::Shutdown() {
   if (agent_ != nullptr) agent_->Stop();
   if (endpoint_ != nullptr) endpoint_->Shutdown();
   agent_.reset();
+  data_.reset();  // after the endpoint: no handler runs any more
   endpoint_.reset();
+  stores_.clear();
   drives_.reset();
   state_dir_.reset();
 }

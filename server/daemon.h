@@ -2,10 +2,14 @@
 // fails cleanly (undoing what it did) at the first step that cannot be done:
 //   1. StateDir: lock the local state directory, check its identity (cluster, node id).
 //   2. DriveSet: check and label every configured drive, measure capacity.
-//   3. RpcEndpoint: open the fabric endpoint (provider, host, port) with MUNGE-
-//      authenticated sessions and register the node's services (Ping, NodeInfo).
-//   4. ControlAgent: check the cluster exists, register this node under its lease, campaign
-//      for manager and watch the map.
+//   3. CellStores: open one per drive (data in the drive directory, RocksDB index in
+//      `<drive>/.cvfs-index`).
+//   4. RpcEndpoint: open the fabric endpoint (provider, host, port) with MUNGE-
+//      authenticated sessions and register the node's services (Ping, NodeInfo, the data
+//      path of server/data/: member handlers on the worker pool, stripe coordination on the
+//      coordinator pool).
+//   5. ControlAgent: check the cluster exists, register this node under its lease, campaign
+//      for manager and watch the map (every new map goes to the data service).
 // A maintenance thread then refreshes drive figures every kDriveRefreshInterval.
 //
 // Shutdown() is the clean stop: it resigns management and revokes the lease first (so
@@ -26,8 +30,10 @@
 #include "core/daemon_config.h"
 #include "core/status.h"
 #include "net/rpc.h"
+#include "server/data/data_service.h"
 #include "server/drive_set.h"
 #include "server/state_dir.h"
+#include "server/store/cell_store.h"
 
 namespace cvfs::server {
 
@@ -46,6 +52,7 @@ class Daemon {
  private:
   explicit Daemon(DaemonConfig config) : config_(std::move(config)) {}
   Status Init();
+  Status OpenCellStores();
   NodeRecord BuildRecord() const;
   Result<std::string> HandleNodeInfo(const net::RpcContext& context, std::string_view request);
   void MaintenanceLoop();
@@ -55,7 +62,9 @@ class Daemon {
   int64_t start_time_ms_ = 0;
   std::unique_ptr<StateDir> state_dir_;
   std::unique_ptr<DriveSet> drives_;
+  std::vector<std::unique_ptr<CellStore>> stores_;  // by drive index
   std::unique_ptr<net::RpcEndpoint> endpoint_;
+  std::unique_ptr<DataService> data_;
   std::unique_ptr<control::ControlAgent> agent_;
 
   std::mutex mu_;

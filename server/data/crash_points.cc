@@ -46,7 +46,9 @@ Result<CrashPoints> CrashPoints::FromConfig(std::string_view configured) {
 
 void CrashPoints::Reach(CrashPoint point, std::string_view what) const {
   if (!Armed(point)) return;
-  LOG_ERROR("data.crash_point point={} write=\"{}\"", CrashPointName(point), what);
+  // "crash_at <point>" is the phrase tests look for in the log.
+  LOG_ERROR("data.crash_point point={} write=\"{}\": crash_at {}, raising SIGKILL",
+            CrashPointName(point), what, CrashPointName(point));
   spdlog::default_logger()->flush();
   std::raise(SIGKILL);
 }

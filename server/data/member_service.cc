@@ -41,6 +41,15 @@ Result<CellVersion> ReadStored(CellStore& store, const wire::ReadCellRequest& re
   return read;
 }
 
+// A corrupt cell is this node's problem to record (the reader decodes around it and the
+// primary repairs it); other read errors are the caller's to log.
+Status Logged(const Status& status) {
+  if (status.code() == ErrorCode::kCorruption) {
+    LOG_WARN("data.read_corrupt error=\"{}\"", status.ToString());
+  }
+  return status;
+}
+
 }  // namespace
 
 void MemberService::Register() {
@@ -156,7 +165,7 @@ Result<std::string> MemberService::ReadCell(const net::RpcContext& context,
   if (request.has_target) {
     CVFS_ASSIGN_OR_RETURN(auto buffer, pool_.Acquire(std::max<uint32_t>(request.length, 1)));
     auto read = ReadStored(*store, request, buffer.data());
-    if (!read.ok()) return read.status();
+    if (!read.ok()) return Logged(read.status());
     if (read->version == 0) return wire::EncodeReadCellReply(0, 0, {});
     if (request.length > 0) {
       Status sent =
@@ -171,7 +180,7 @@ Result<std::string> MemberService::ReadCell(const net::RpcContext& context,
   }
   thread_local std::vector<uint8_t> inline_buffer(wire::kMaxInlineReadBytes);
   auto read = ReadStored(*store, request, inline_buffer.data());
-  if (!read.ok()) return read.status();
+  if (!read.ok()) return Logged(read.status());
   if (read->version == 0) return wire::EncodeReadCellReply(0, 0, {});
   return wire::EncodeReadCellReply(
       read->version, read->length,
