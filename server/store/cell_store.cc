@@ -195,10 +195,13 @@ Result<Extent> CellStore::Impl::AllocateBlocks(uint64_t blocks, uint64_t bytes) 
 }
 
 int CellStore::Impl::Preallocate(const Extent& extent) {
-  const uint64_t step = options_.preallocate_bytes - options_.preallocate_bytes % kBlock;
+  // At most 1/16 of the capacity per step: a small drive (or a tmpfs, where preallocated
+  // space is memory) is not taken whole by its first write.
+  const uint64_t capacity = allocator_->total_blocks() * kBlock;
+  uint64_t step = std::min(options_.preallocate_bytes, capacity / 16);
+  step -= step % kBlock;
   if (!file_->owns_file() || step == 0) return 0;
   const uint64_t need = (extent.start + extent.blocks) * kBlock;
-  const uint64_t capacity = allocator_->total_blocks() * kBlock;
   const uint64_t want = std::min(capacity, need + step / 2);
   if (preallocated_end_.load(std::memory_order_acquire) >= want) return 0;
   std::lock_guard lock(preallocate_mu_);
@@ -640,9 +643,9 @@ CellStoreStats CellStore::Impl::stats() const {
 Result<std::unique_ptr<CellStore>> CellStore::Open(const CellStoreOptions& options) {
   if (options.data_path.empty()) return Status::ConfigError("cell store: data path is empty");
   if (options.index_path.empty()) return Status::ConfigError("cell store: index path is empty");
-  CVFS_ASSIGN_OR_RETURN(
-      std::unique_ptr<DataFile> file,
-      DataFile::Open(options.data_path, options.capacity_bytes, options.allow_direct_io));
+  CVFS_ASSIGN_OR_RETURN(std::unique_ptr<DataFile> file,
+                        DataFile::Open(options.data_path, options.capacity_bytes,
+                                       options.allow_direct_io, options.index_path));
   CVFS_ASSIGN_OR_RETURN(std::unique_ptr<CellIndex> index, CellIndex::Open(options.index_path));
 
   std::vector<Extent> used;

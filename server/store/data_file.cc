@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "core/logging.h"
 #include "core/stripe_layout.h"
@@ -45,10 +46,25 @@ int ProbeDirectIo(int fd, uint64_t file_size) {
   return err;
 }
 
+// Whether `path` (or, while it does not exist, its nearest existing ancestor) is on device
+// `dev`.
+bool OnDevice(const std::string& path, dev_t dev) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::absolute(path, ec);
+  if (ec) p = path;
+  for (;;) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) return st.st_dev == dev;
+    if (!p.has_parent_path() || p.parent_path() == p) return false;
+    p = p.parent_path();
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<DataFile>> DataFile::Open(const std::string& data_path,
-                                                 uint64_t capacity_bytes, bool allow_direct_io) {
+                                                 uint64_t capacity_bytes, bool allow_direct_io,
+                                                 const std::string& index_path) {
   struct stat st {};
   if (::stat(data_path.c_str(), &st) != 0) {
     return Status::ConfigError("drive data path " + data_path + ": " + Errno(errno));
@@ -109,9 +125,7 @@ Result<std::unique_ptr<DataFile>> DataFile::Open(const std::string& data_path,
 
   uint64_t capacity = 0;
   if (is_dir) {
-    if (capacity_bytes > 0) {
-      capacity = capacity_bytes;
-    } else {
+    {
       struct statvfs vfs {};
       if (::fstatvfs(fd, &vfs) != 0) {
         const int err = errno;
@@ -120,7 +134,18 @@ Result<std::unique_ptr<DataFile>> DataFile::Open(const std::string& data_path,
       }
       const uint64_t fs_free = uint64_t{vfs.f_bavail} * vfs.f_frsize;
       const uint64_t file_usage = uint64_t(fst.st_blocks) * 512;
-      capacity = std::max(fs_free + file_usage, size);
+      uint64_t room = fs_free + file_usage;
+      const bool shared_with_index = OnDevice(index_path, fst.st_dev);
+      if (shared_with_index) {
+        const uint64_t reserve = std::max<uint64_t>(8 << 20, room / 100);
+        room = room > reserve ? room - reserve : 0;
+        LOG_INFO("store.data_file.index_reserve path={} reserve_bytes={}", path, reserve);
+      }
+      if (capacity_bytes == 0) {
+        capacity = std::max(room, size);
+      } else {
+        capacity = shared_with_index ? std::min(capacity_bytes, room) : capacity_bytes;
+      }
     }
   } else {
     capacity = capacity_bytes > 0 && capacity_bytes < size ? capacity_bytes : size;

@@ -4,6 +4,10 @@
 // Capacity: a directory offers options' capacity_bytes, or (0) the file system's free space
 // at open plus the blocks cells.dat already holds; a device or file offers its size, or
 // capacity_bytes when that is smaller. Rounded down to whole 4 KiB blocks.
+// Index reserve: when the drive is a directory and the index lies on the same file system,
+// the capacity is at most the file system's free space at open plus what cells.dat holds,
+// less max(8 MiB, 1% of that), so cells filling the drive never leave the index (RocksDB,
+// which turns read-only on ENOSPC) without room.
 // O_DIRECT: tried first when allowed; when open or a first aligned write+read probe fails with
 // EINVAL (file systems without direct I/O), the file is reopened buffered (writes then go
 // through the page cache; the owner makes them durable with fdatasync). The probe rewrites block 0
@@ -23,8 +27,11 @@ class DataFile {
  public:
   // kConfigError naming the path when it does not exist, is not a directory / regular file /
   // block device, or cannot be opened read-write.
+  // `index_path`: where the index lives; when a directory drive shares its file system, the
+  // capacity leaves that file system kIndexReserve free (see below).
   static Result<std::unique_ptr<DataFile>> Open(const std::string& data_path,
-                                                uint64_t capacity_bytes, bool allow_direct_io);
+                                                uint64_t capacity_bytes, bool allow_direct_io,
+                                                const std::string& index_path);
   ~DataFile();
   DataFile(const DataFile&) = delete;
   DataFile& operator=(const DataFile&) = delete;

@@ -394,6 +394,23 @@ TEST_CASE("cell store: a flipped byte on disk is reported as corruption", "[stor
   }
 }
 
+// Writes and commits cells Key(inode, 0..max-1) of `bytes` random bytes until a write
+// fails; the bytes of every committed cell go to `cells`. Returns the failed write's status
+// (OK when all `max` fitted). `after_each` runs after each committed cell.
+Status FillDrive(
+    CellStore& store, uint64_t inode, size_t bytes, int max, std::mt19937_64& rng,
+    std::vector<std::vector<uint8_t>>* cells, const std::function<void()>& after_each = [] {}) {
+  for (int i = 0; i < max; ++i) {
+    auto data = RandomBytes(rng, bytes);
+    Status s = store.WritePending(Key(inode, i), 1, data);
+    if (!s.ok()) return s;
+    REQUIRE(store.Commit(Key(inode, i), 1, i % 2 == 0).ok());
+    cells->push_back(std::move(data));
+    after_each();
+  }
+  return Status::Ok();
+}
+
 TEST_CASE("cell store: a full drive (capacity) fails with kNoSpace and keeps earlier cells",
           "[store]") {
   TempDir dir;
@@ -402,14 +419,7 @@ TEST_CASE("cell store: a full drive (capacity) fails with kNoSpace and keeps ear
   auto store = OpenOrDie(options);
   std::mt19937_64 rng(5);
   std::vector<std::vector<uint8_t>> cells;
-  Status last;
-  for (int i = 0; i < 20; ++i) {
-    auto data = RandomBytes(rng, 128 * 1024 - 1000);
-    last = store->WritePending(Key(2, i), 1, data);
-    if (!last.ok()) break;
-    REQUIRE(store->Commit(Key(2, i), 1, true).ok());
-    cells.push_back(std::move(data));
-  }
+  const Status last = FillDrive(*store, 2, 128 * 1024 - 1000, 20, rng, &cells);
   REQUIRE(last.code() == ErrorCode::kNoSpace);
   CHECK(cells.size() == 8);
   CHECK(std::string(last.message()) ==
@@ -439,14 +449,7 @@ TEST_CASE("cell store: a really full file system (4 MiB tmpfs) yields kNoSpace",
       INFO("tmpfs direct_io=" << store->stats().direct_io);
       std::mt19937_64 rng(6);
       std::vector<std::vector<uint8_t>> cells;
-      Status last;
-      for (int i = 0; i < 100; ++i) {
-        auto data = RandomBytes(rng, 256 * 1024);
-        last = store->WritePending(Key(4, i), 1, data);
-        if (!last.ok()) break;
-        REQUIRE(store->Commit(Key(4, i), 1, true).ok());
-        cells.push_back(std::move(data));
-      }
+      const Status last = FillDrive(*store, 4, 256 * 1024, 100, rng, &cells);
       INFO(last.ToString());
       REQUIRE(last.code() == ErrorCode::kNoSpace);
       CHECK(cells.size() >= 10);
@@ -686,30 +689,24 @@ TEST_CASE("cell store: 8 concurrent writers share data syncs and survive a crash
 TEST_CASE("cell store: cells.dat is preallocated in steps within the capacity", "[store]") {
   TempDir dir;
   CellStoreOptions options = OptionsIn(dir.path());
-  options.capacity_bytes = 10 << 20;
+  options.capacity_bytes = 64 << 20;  // steps of 64 MiB / 16 = 4 MiB
   options.preallocate_bytes = 4 << 20;
   const std::string file = options.data_path + "/cells.dat";
   auto store = OpenOrDie(options);
   std::mt19937_64 rng(21);
   std::vector<std::vector<uint8_t>> cells;
-  Status last;
-  for (int i = 0; i < 100; ++i) {
-    auto data = RandomBytes(rng, 128 * 1024);
-    last = store->WritePending(Key(8, i), 1, data);
-    if (!last.ok()) break;
-    REQUIRE(store->Commit(Key(8, i), 1, false).ok());
-    cells.push_back(std::move(data));
+  const Status last = FillDrive(*store, 8, 1 << 20, 100, rng, &cells, [&] {
     const uint64_t size = fs::file_size(file);
-    const uint64_t written = cells.size() * 128 * 1024;
-    INFO("cell " << i << " file size " << size);
-    CHECK(size >= std::min<uint64_t>(written + (2 << 20), 10 << 20));  // half a step ahead
-    CHECK(size <= 10 << 20);                                           // never past capacity
-    CHECK(size % (4 << 20) == (size == (10 << 20) ? (2 << 20) : 0));   // whole steps
-  }
+    const uint64_t written = cells.size() << 20;
+    INFO("cells " << cells.size() << " file size " << size);
+    CHECK(size >= std::min<uint64_t>(written + (2 << 20), 64 << 20));  // half a step ahead
+    CHECK(size <= 64 << 20);                                           // never past capacity
+    CHECK(size % (4 << 20) == 0);                                      // whole steps
+  });
   REQUIRE(last.code() == ErrorCode::kNoSpace);
-  CHECK(cells.size() == 80);
+  CHECK(cells.size() == 64);
   CHECK(std::string(last.message()).find("drive " + options.data_path + " is full: 0 bytes") == 0);
-  CHECK(fs::file_size(file) == 10 << 20);
+  CHECK(fs::file_size(file) == 64 << 20);
   store.reset();
   store = OpenOrDie(options);
   for (size_t i = 0; i < cells.size(); ++i) {
@@ -722,7 +719,7 @@ TEST_CASE("cell store: cells.dat is preallocated in steps within the capacity", 
   off.preallocate_bytes = 0;
   auto unallocated = OpenOrDie(off);
   REQUIRE(unallocated->WritePending(Key(8, 0), 1, cells[0]).ok());
-  CHECK(fs::file_size(off.data_path + "/cells.dat") == 128 * 1024);
+  CHECK(fs::file_size(off.data_path + "/cells.dat") == 1 << 20);
 }
 
 TEST_CASE("cell store: the committed-entry cache stays exact under commit/rewrite/delete",
@@ -815,6 +812,44 @@ TEST_CASE("cell store: the committed-entry cache stays exact under commit/rewrit
       if (cache_entries > 0) CHECK(store->stats().index_cache_hits > 0);
     }
   }
+}
+
+TEST_CASE("cell store: a full 16 MiB tmpfs holding data and index leaves the index usable",
+          "[store]") {
+  TmpfsMount tmpfs("16m");
+  if (!tmpfs.mounted()) return;
+  CellStoreOptions options;
+  options.data_path = tmpfs.dir() + "/data";
+  options.index_path = tmpfs.dir() + "/index";
+  fs::create_directories(options.data_path);
+  auto store = OpenOrDie(options);
+  // 16 MiB less the 8 MiB index reserve.
+  CHECK(store->stats().capacity_bytes <= 8 << 20);
+  CHECK(store->stats().capacity_bytes >= 6 << 20);
+  std::mt19937_64 rng(17);
+  std::vector<std::vector<uint8_t>> cells;
+  const Status last = FillDrive(*store, 9, 100 * 1024, 200, rng, &cells);
+  INFO(last.ToString());
+  REQUIRE(last.code() == ErrorCode::kNoSpace);
+  CHECK(cells.size() >= 50);
+  // The index still takes writes: synced commits of new versions, truncation, new cells.
+  const auto replacement = RandomBytes(rng, 1000);
+  REQUIRE(store->DeleteStripes(1, 9, cells.size() - 4).ok());
+  cells.resize(cells.size() - 4);
+  REQUIRE(store->WritePending(Key(9, 0), 2, replacement).ok());
+  REQUIRE(store->Commit(Key(9, 0), 2, true).ok());
+  cells[0] = replacement;
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(store->WritePending(Key(10, i), 1, replacement).ok());
+    REQUIRE(store->Commit(Key(10, i), 1, true).ok());
+  }
+  store.reset();
+  store = OpenOrDie(options);
+  for (size_t i = 0; i < cells.size(); ++i) {
+    INFO("cell " << i);
+    CHECK(ReadAll(*store, Key(9, i), 0, cells[i].size()) == cells[i]);
+  }
+  CHECK(ReadAll(*store, Key(10, 2), 0, replacement.size()) == replacement);
 }
 
 }  // namespace
