@@ -93,7 +93,7 @@ TEST_CASE("PlaceFilesystems: places new definitions once, keeps tables, reports 
   CHECK(status["pgs_degraded"].get<int>() > 0);
   CHECK(status["pgs_unavailable"] == 0);
   CHECK(status["members_down"] == status["pgs_degraded"]);  // one member per PG on n6
-  CHECK(status["placement"]["drives"] == 10);  // up nodes only: n6 is down
+  CHECK(status["placement"]["drives"] == 10);               // up nodes only: n6 is down
 }
 
 std::string NewCluster(const std::string& tag) {
