@@ -81,17 +81,34 @@ bool PlaceFilesystems(const std::map<std::string, FilesystemInfo>& defined,
       if (failures) failures->emplace_back(name, std::string(groups.status().message()));
       continue;
     }
+    if (map->filesystems.size() >= kMaxFilesystemsPerMap) {
+      if (failures) {
+        failures->emplace_back(name, "the cluster has " + std::to_string(kMaxFilesystemsPerMap) +
+                                         " filesystems, the most a map holds");
+      }
+      continue;
+    }
     FilesystemInfo placed = definition;
     placed.groups = std::move(groups).value();
     const PlacementStats stats = ComputePlacementStats(*map, placed.groups);
+    auto slot = map->filesystems.emplace(name, std::move(placed)).first;
+    if (const size_t bytes = SerializeClusterMap(*map).size(); bytes > kMaxMapBytes) {
+      map->filesystems.erase(slot);
+      if (failures) {
+        failures->emplace_back(name, "with " + std::to_string(definition.pg_count) +
+                                         " PGs the map would be " + std::to_string(bytes / 1024) +
+                                         " KiB, above the " + std::to_string(kMaxMapBytes / 1024) +
+                                         " KiB limit: use fewer PGs");
+      }
+      continue;
+    }
     if (transitions) {
       transitions->push_back(
-          "filesystem " + name + " placed (id " + std::to_string(placed.id) + ", " +
+          "filesystem " + name + " placed (id " + std::to_string(definition.id) + ", " +
           std::to_string(policy.data_cells) + "+" + std::to_string(policy.parity_cells) + ", " +
-          std::to_string(placed.pg_count) + " PGs on " + std::to_string(stats.drives) +
+          std::to_string(definition.pg_count) + " PGs on " + std::to_string(stats.drives) +
           " drives, max/mean " + fmt::format("{:.2f}", stats.max_over_mean) + ")");
     }
-    map->filesystems.emplace(name, std::move(placed));
     changed = true;
   }
   return changed;

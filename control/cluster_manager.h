@@ -49,6 +49,10 @@
 namespace cvfs::control {
 
 inline constexpr Duration kReconcileInterval = std::chrono::seconds(2);
+// Largest serialized map the manager writes. etcd refuses requests above 1.5 MiB by default;
+// a map that could not be written would freeze membership, so a filesystem whose table
+// would push the map past this is not placed (use fewer PGs).
+inline constexpr size_t kMaxMapBytes = 1 << 20;
 
 // Pure map reconciliation (no I/O). Builds the next map from the current one (absent
 // before the first manager), the live registrations and the manager identity. Returns true
@@ -61,7 +65,8 @@ bool ReconcileMap(const std::optional<ClusterMap>& current,
 
 // Pure filesystem placement (no I/O). For every definition in `defined` whose name is not in
 // map->filesystems, computes its PG table against *map and adds it (groups filled). A
-// definition whose placement fails is left out and its error is appended to `failures` as
+// definition whose placement fails (too few failure domains, or the map would exceed
+// kMaxFilesystemsPerMap or kMaxMapBytes) is left out and its error is appended to `failures` as
 // {name, message}; `skip` names definitions not to try this round (they failed against an
 // unchanged map). Returns true when map->filesystems changed (the caller advances the epoch
 // once for the whole write); one "filesystem x placed ..." line per placement goes to

@@ -95,11 +95,11 @@ Result<FilesystemInfo> DefineFilesystem(EtcdClient& etcd, const KeyLayout& keys,
     if (!read.responses[0].kvs.empty()) {
       return Status::AlreadyExists("filesystem '" + spec.name + "' exists already");
     }
-    size_t domains = 0;
+    ClusterMap map;
     if (!read.responses[2].kvs.empty()) {
-      CVFS_ASSIGN_OR_RETURN(ClusterMap map, ParseClusterMap(read.responses[2].kvs[0].value));
-      domains = CountEligibleDomains(map);
+      CVFS_ASSIGN_OR_RETURN(map, ParseClusterMap(read.responses[2].kvs[0].value));
     }
+    const size_t domains = CountEligibleDomains(map);
     const size_t width = static_cast<size_t>(spec.geometry.width());
     if (domains < width) {
       return Status::InvalidArgument(Protection(spec.geometry) + " needs " + std::to_string(width) +
@@ -124,6 +124,12 @@ Result<FilesystemInfo> DefineFilesystem(EtcdClient& etcd, const KeyLayout& keys,
     fs.geometry = spec.geometry;
     fs.pg_count = spec.pg_count;
     fs.created_ms = now_ms;
+    // A trial placement on the current map refuses now what the manager could not place
+    // (a map too large for etcd, too many filesystems) instead of leaving it pending.
+    std::vector<std::pair<std::string, std::string>> failures;
+    ClusterMap trial = map;
+    PlaceFilesystems({{fs.name, fs}}, {}, &trial, nullptr, &failures);
+    if (!failures.empty()) return Status::InvalidArgument(failures[0].second);
     CVFS_ASSIGN_OR_RETURN(
         TxnResponse write,
         etcd.Txn({Compare::KeyMissing(fs_key),

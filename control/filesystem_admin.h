@@ -47,7 +47,8 @@ size_t CountEligibleDomains(const ClusterMap& map);
 // Writes the definition of `spec` with a fresh id. Refuses, writing nothing:
 //   kInvalidArgument  bad spec, or N+P exceeds CountEligibleDomains of the current map
 //                     ("4+2 needs 6 failure domains; the cluster has 5 with an up node and a
-//                     drive"), or the cluster has no map yet;
+//                     drive"), or the cluster has no map yet, or a trial placement fails
+//                     (the table would push the map past kMaxMapBytes: fewer PGs);
 //   kAlreadyExists    a filesystem of that name is defined;
 //   kConflict         the id counter kept moving under us (many concurrent creates).
 // Returns the definition as written (id, created_ms; no groups).

@@ -71,6 +71,15 @@ TEST_CASE("PlaceFilesystems: places new definitions once, keeps tables, reports 
   CHECK(failures[0].first == "big");
   CHECK(failures[0].second.find("needs 12 failure domains") != std::string::npos);
 
+  // A table that would make the map too large for etcd is not placed.
+  failures.clear();
+  CHECK_FALSE(PlaceFilesystems({{"huge", Definition("huge", 3, 4, 2, 65536)}}, {}, &map, nullptr,
+                               &failures));
+  REQUIRE(failures.size() == 1);
+  CHECK(failures[0].second.find("use fewer PGs") != std::string::npos);
+  CHECK(map.filesystems.count("huge") == 0);
+  CHECK(SerializeClusterMap(map).size() <= kMaxMapBytes);
+
   // Nothing new: no change. Skipped definitions are not tried.
   failures.clear();
   CHECK_FALSE(PlaceFilesystems(defined, {{"big", 1}}, &map, nullptr, &failures));
@@ -177,6 +186,10 @@ TEST_CASE("fs create through AdminClient: placed, refused, duplicate, unique ids
   bad.cell_bytes = 128 * 1024;
   bad.pg_count = 0;
   CHECK(admin->CreateFilesystem(bad).status().code() == ErrorCode::kInvalidArgument);
+  bad.pg_count = 65536;  // the map would exceed kMaxMapBytes
+  auto too_big = admin->CreateFilesystem(bad);
+  CHECK(too_big.status().code() == ErrorCode::kInvalidArgument);
+  CHECK(too_big.status().message().find("use fewer PGs") != std::string::npos);
   CHECK(etcd->Get(keys.Filesystem("other"))->kvs.empty());
 
   // Concurrent creates: distinct ids, every one placed.
