@@ -49,6 +49,7 @@ AlignedBuffer AlignedBufferPool::Acquire(size_t bytes) {
     if (!list.empty()) {
       uint8_t* p = list.back();
       list.pop_back();
+      idle_bytes_ -= size;
       return AlignedBuffer(this, p, size, size_class);
     }
   }
@@ -60,9 +61,10 @@ AlignedBuffer AlignedBufferPool::Acquire(size_t bytes) {
 void AlignedBufferPool::Return(uint8_t* data, int size_class) {
   {
     std::lock_guard lock(mu_);
-    auto& list = idle_[size_class];
-    if (list.size() < kMaxIdlePerClass) {
-      list.push_back(data);
+    const size_t size = kAlignment << size_class;
+    if (idle_bytes_ + size <= kMaxIdleBytes) {
+      idle_[size_class].push_back(data);
+      idle_bytes_ += size;
       return;
     }
   }

@@ -1,7 +1,8 @@
 // AlignedBufferPool: 4096-aligned bounce buffers for O_DIRECT I/O, reused across calls so the
 // hot path does not allocate. Buffers come in power-of-two size classes from 4 KiB to
-// kMaxCellBytes; at most `kMaxIdlePerClass` idle buffers are kept per class (the rest are freed
-// on release), which bounds the pool's memory.
+// kMaxCellBytes; idle buffers are kept up to kMaxIdleBytes in all (the rest are freed on
+// release), which bounds the pool's memory while letting many concurrent small I/Os reuse
+// buffers instead of allocating (128 KiB and larger come from mmap in glibc: page faults).
 // Thread-safety: Acquire and release (AlignedBuffer's destructor) are thread-safe; one
 // AlignedBuffer is used by one thread at a time.
 #pragma once
@@ -45,7 +46,7 @@ class AlignedBuffer {
 class AlignedBufferPool {
  public:
   static constexpr size_t kAlignment = 4096;
-  static constexpr size_t kMaxIdlePerClass = 16;
+  static constexpr size_t kMaxIdleBytes = 64 << 20;
 
   AlignedBufferPool() = default;
   ~AlignedBufferPool();
@@ -62,6 +63,7 @@ class AlignedBufferPool {
 
   std::mutex mu_;
   std::array<std::vector<uint8_t*>, kClasses> idle_;  // guarded by mu_
+  size_t idle_bytes_ = 0;                             // guarded by mu_
 };
 
 }  // namespace cvfs::server

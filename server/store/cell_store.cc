@@ -88,6 +88,16 @@ class CellStore::Impl {
   // when possible, half a step beyond it. 0 or the errno of a failed fallocate that left the
   // extent itself unallocated (ENOSPC/EDQUOT: the file system is full).
   int Preallocate(const Extent& extent);
+  // Whole transfers on the data area: through the io_uring when the options ask for one,
+  // else by the calling thread. 0 or -errno.
+  int ReadAt(void* buf, size_t length, uint64_t offset) {
+    return ring_ ? ring_->ReadFull(file_->fd(), buf, length, offset)
+                 : PreadFull(file_->fd(), buf, length, offset);
+  }
+  int WriteAt(const void* buf, size_t length, uint64_t offset) {
+    return ring_ ? ring_->WriteFull(file_->fd(), buf, length, offset, /*dsync=*/false)
+                 : PwriteFull(file_->fd(), buf, length, offset);
+  }
   Status KernelNoSpace(const CellKey& key, uint64_t version, uint64_t bytes);
   // Writes `batch` with sync=true, then releases the extents waiting for a synced index.
   Status WriteSynced(const CellIndex::Batch& batch);
@@ -106,7 +116,7 @@ class CellStore::Impl {
 
   const CellStoreOptions options_;
   const std::unique_ptr<DataFile> file_;
-  const std::unique_ptr<IoRing> ring_;
+  const std::unique_ptr<IoRing> ring_;  // null unless options.use_io_uring
   const std::unique_ptr<CellIndex> index_;
   const std::unique_ptr<ExtentAllocator> allocator_;
   AlignedBufferPool buffers_;
@@ -266,8 +276,7 @@ Status CellStore::Impl::WriteData(const CellKey& key, uint64_t version,
 
   int rc = -Preallocate(extent);
   if (rc == 0) {
-    rc = ring_->WriteFull(file_->fd(), src, blocks * kBlock, extent.start * kBlock,
-                          /*dsync=*/false);
+    rc = WriteAt(src, blocks * kBlock, extent.start * kBlock);
   }
   if (rc == 0) {
     // Durable before the index may reference it: one fdatasync shared with concurrent writers.
@@ -493,7 +502,7 @@ Result<CellVersion> CellStore::Impl::Read(const CellKey& key, uint64_t version, 
       }
       dst = bounce.data();
     }
-    const int rc = ring_->ReadFull(file_->fd(), dst, io_bytes, (e.extent.start + first) * kBlock);
+    const int rc = ReadAt(dst, io_bytes, (e.extent.start + first) * kBlock);
     if (rc < 0) {
       return Status::IoError("read of " + DescribeVersion(key, e.version) + " from " +
                              file_->path() + " failed: " + std::strerror(-rc));
@@ -663,7 +672,10 @@ Result<std::unique_ptr<CellStore>> CellStore::Open(const CellStoreOptions& optio
     return rebuilt.WithContext("cell index " + options.index_path + " for drive " +
                                options.data_path);
   }
-  CVFS_ASSIGN_OR_RETURN(std::unique_ptr<IoRing> ring, IoRing::Create(options.ring_entries));
+  std::unique_ptr<IoRing> ring;
+  if (options.use_io_uring) {
+    CVFS_ASSIGN_OR_RETURN(ring, IoRing::Create(options.ring_entries));
+  }
   LOG_INFO("store.open drive={} index={} cells={} pending={} free_bytes={} direct_io={}",
            options.data_path, options.index_path, cells, pending, allocator->free_blocks() * kBlock,
            file->direct_io());

@@ -11,8 +11,8 @@
 //   - the index: a RocksDB database (path in the options) mapping CellKey+version to
 //     {state, extent, length, one CRC32C per 4 KiB block}. The allocator's free map is
 //     rebuilt from the index on Open, so blocks referenced by no index entry are free.
-// I/O goes through io_uring (liburing) with O_DIRECT when the file system accepts it
-// (falls back to buffered I/O on file systems without it; which one is logged and reported in
+// Data I/O (pread/pwrite from the calling thread, or an io_uring on request) uses O_DIRECT
+// when the file system accepts it (else buffered I/O; which one is logged and reported in
 // stats()); either way data is made durable by a shared fdatasync (see WritePending).
 //
 // Contract:
@@ -67,7 +67,11 @@ struct CellStoreOptions {
   // directory: the file system's free space at Open plus what cells.dat already holds).
   uint64_t capacity_bytes = 0;
   bool allow_direct_io = true;  // false: always buffered (page cache, then fdatasync)
-  unsigned ring_entries = 256;  // io_uring queue depth
+  // Data I/O: false (default): pread/pwrite from the calling thread, which blocks until its
+  // request is done anyway; true: one io_uring shared by the store's threads, with a reaper
+  // thread (costs two thread switches per request; see README figures).
+  bool use_io_uring = false;
+  unsigned ring_entries = 256;  // io_uring queue depth (use_io_uring only)
   // Directory drives: cells.dat is grown with fallocate in steps of this many bytes ahead of
   // the highest allocated block (never past the capacity), so first writes to a block do not
   // allocate file system space one cell at a time. 0: never (cells.dat grows by writes).

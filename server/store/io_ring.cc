@@ -1,6 +1,7 @@
 #include "server/store/io_ring.h"
 
 #include <linux/fs.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -138,15 +139,21 @@ int IoRing::SubmitAndWait(bool write, int fd, void* buf, size_t length, uint64_t
   return req.result;
 }
 
-int IoRing::ReadFull(int fd, void* buf, size_t length, uint64_t offset) {
-  auto* p = static_cast<uint8_t*>(buf);
+namespace {
+
+// Transfers `length` bytes at `offset` through `op(p, chunk, offset)` (bytes moved or -errno),
+// continuing short transfers and retrying -EAGAIN/-EINTR. Reads: end of file zero-fills the
+// rest. Writes: a transfer of 0 bytes is -EIO.
+template <typename Op>
+int TransferFull(bool read, uint8_t* p, size_t length, uint64_t offset, const Op& op) {
   while (length > 0) {
     const size_t chunk = length < (size_t{1} << 30) ? length : (size_t{1} << 30);
-    const int n = SubmitAndWait(false, fd, p, chunk, offset, false);
+    const int n = op(p, chunk, offset);
     if (n == -EAGAIN || n == -EINTR) continue;
     if (n < 0) return n;
-    if (n == 0) {  // end of file: the rest is a hole
-      std::memset(p, 0, length);
+    if (n == 0) {
+      if (!read) return -EIO;
+      std::memset(p, 0, length);  // end of file: the rest is a hole
       return 0;
     }
     p += n;
@@ -156,19 +163,36 @@ int IoRing::ReadFull(int fd, void* buf, size_t length, uint64_t offset) {
   return 0;
 }
 
+int Result(ssize_t n) { return n < 0 ? -errno : static_cast<int>(n); }
+
+}  // namespace
+
+int IoRing::ReadFull(int fd, void* buf, size_t length, uint64_t offset) {
+  return TransferFull(true, static_cast<uint8_t*>(buf), length, offset,
+                      [&](uint8_t* p, size_t n, uint64_t off) {
+                        return SubmitAndWait(false, fd, p, n, off, false);
+                      });
+}
+
 int IoRing::WriteFull(int fd, const void* buf, size_t length, uint64_t offset, bool dsync) {
   auto* p = static_cast<uint8_t*>(const_cast<void*>(buf));  // io_uring's prep is not const
-  while (length > 0) {
-    const size_t chunk = length < (size_t{1} << 30) ? length : (size_t{1} << 30);
-    const int n = SubmitAndWait(true, fd, p, chunk, offset, dsync);
-    if (n == -EAGAIN || n == -EINTR) continue;
-    if (n < 0) return n;
-    if (n == 0) return -EIO;
-    p += n;
-    offset += static_cast<uint64_t>(n);
-    length -= static_cast<size_t>(n);
-  }
-  return 0;
+  return TransferFull(false, p, length, offset, [&](uint8_t* q, size_t n, uint64_t off) {
+    return SubmitAndWait(true, fd, q, n, off, dsync);
+  });
+}
+
+int PreadFull(int fd, void* buf, size_t length, uint64_t offset) {
+  return TransferFull(true, static_cast<uint8_t*>(buf), length, offset,
+                      [&](uint8_t* p, size_t n, uint64_t off) {
+                        return Result(::pread(fd, p, n, static_cast<off_t>(off)));
+                      });
+}
+
+int PwriteFull(int fd, const void* buf, size_t length, uint64_t offset) {
+  auto* p = static_cast<uint8_t*>(const_cast<void*>(buf));
+  return TransferFull(false, p, length, offset, [&](uint8_t* q, size_t n, uint64_t off) {
+    return Result(::pwrite(fd, q, n, static_cast<off_t>(off)));
+  });
 }
 
 }  // namespace cvfs::server

@@ -58,4 +58,11 @@ class IoRing {
   bool stopping_ = false;
 };
 
+// The same transfers done synchronously by the calling thread (pread/pwrite): one system
+// call per request and no thread switch, which is what a caller that blocks until its
+// request completes wants (CellStore's default; see server/store/README.md for the
+// figures). Same results as IoRing::ReadFull/WriteFull (without dsync).
+int PreadFull(int fd, void* buf, size_t length, uint64_t offset);
+int PwriteFull(int fd, const void* buf, size_t length, uint64_t offset);
+
 }  // namespace cvfs::server

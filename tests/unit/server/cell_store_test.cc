@@ -121,10 +121,14 @@ int ExitCodeOfChild(const CellStoreOptions& options, const std::function<int(Cel
 }
 
 TEST_CASE("cell store: write/read round trip at random lengths and offsets", "[store]") {
-  for (bool direct : {true, false}) {
-    DYNAMIC_SECTION((direct ? "direct" : "buffered")) {
+  for (int mode = 0; mode < 4; ++mode) {
+    const bool direct = mode % 2 == 0;
+    const bool ring = mode >= 2;
+    DYNAMIC_SECTION((direct ? "direct" : "buffered") << (ring ? " io_uring" : " pread/pwrite")) {
       TempDir dir;
-      auto store = OpenOrDie(OptionsIn(dir.path(), direct));
+      CellStoreOptions options = OptionsIn(dir.path(), direct);
+      options.use_io_uring = ring;
+      auto store = OpenOrDie(options);
       std::mt19937_64 rng(42);
       std::vector<std::vector<uint8_t>> cells;
       for (int i = 0; i < 40; ++i) {
