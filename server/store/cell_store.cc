@@ -205,12 +205,13 @@ Result<Extent> CellStore::Impl::AllocateBlocks(uint64_t blocks, uint64_t bytes) 
 }
 
 int CellStore::Impl::Preallocate(const Extent& extent) {
-  // At most 1/16 of the capacity per step: a small drive (or a tmpfs, where preallocated
-  // space is memory) is not taken whole by its first write.
+  // At most 1/16 of the capacity per step: a small drive is not taken whole by its first
+  // write. On ext4 with 16 concurrent writers, writing into fallocated (unwritten) extents
+  // measured ~25% faster and ~20% less CPU per cell than writing into holes (README).
   const uint64_t capacity = allocator_->total_blocks() * kBlock;
   uint64_t step = std::min(options_.preallocate_bytes, capacity / 16);
   step -= step % kBlock;
-  if (!file_->owns_file() || step == 0) return 0;
+  if (!file_->owns_file() || file_->on_tmpfs() || step == 0) return 0;
   const uint64_t need = (extent.start + extent.blocks) * kBlock;
   const uint64_t want = std::min(capacity, need + step / 2);
   if (preallocated_end_.load(std::memory_order_acquire) >= want) return 0;

@@ -75,7 +75,8 @@ struct CellStoreOptions {
   // Directory drives: cells.dat is grown with fallocate in steps of this many bytes ahead of
   // the highest allocated block (never past the capacity), so first writes to a block do not
   // allocate file system space one cell at a time. 0: never (cells.dat grows by writes).
-  // Devices and pre-sized files are never preallocated.
+  // Devices, pre-sized files and files on tmpfs (where it measured slower and would take
+  // memory ahead of use) are never preallocated.
   uint64_t preallocate_bytes = 128ull << 20;
   // Committed index entries kept in memory for Read (LRU beyond this count; ~200 bytes plus
   // 4 per block each). 0: no cache, every Read looks the index up.

@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -123,6 +125,8 @@ Result<std::unique_ptr<DataFile>> DataFile::Open(const std::string& data_path,
     }
   }
 
+  struct statfs sfs {};
+  const bool on_tmpfs = ::fstatfs(fd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC;
   uint64_t capacity = 0;
   if (is_dir) {
     {
@@ -154,7 +158,7 @@ Result<std::unique_ptr<DataFile>> DataFile::Open(const std::string& data_path,
   LOG_INFO("store.data_file.open path={} io={} capacity_bytes={}", path,
            direct ? "direct" : "buffered", capacity);
   return std::unique_ptr<DataFile>(
-      new DataFile(fd, direct, capacity, std::move(path), is_dir, size));
+      new DataFile(fd, direct, capacity, std::move(path), is_dir, size, on_tmpfs));
 }
 
 DataFile::~DataFile() { ::close(fd_); }

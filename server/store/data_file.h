@@ -42,17 +42,20 @@ class DataFile {
   const std::string& path() const { return path_; }  // the file or device actually used
   // True for `<dir>/cells.dat`: the store owns the file and may grow it (preallocation).
   bool owns_file() const { return owns_file_; }
+  // The file lives on a tmpfs (space is memory; preallocating it only costs).
+  bool on_tmpfs() const { return on_tmpfs_; }
   uint64_t size_at_open() const { return size_at_open_; }  // bytes (device: its size)
 
  private:
   DataFile(int fd, bool direct_io, uint64_t capacity_bytes, std::string path, bool owns_file,
-           uint64_t size_at_open)
+           uint64_t size_at_open, bool on_tmpfs)
       : fd_(fd),
         direct_io_(direct_io),
         capacity_bytes_(capacity_bytes),
         path_(std::move(path)),
         owns_file_(owns_file),
-        size_at_open_(size_at_open) {}
+        size_at_open_(size_at_open),
+        on_tmpfs_(on_tmpfs) {}
 
   const int fd_;
   const bool direct_io_;
@@ -60,6 +63,7 @@ class DataFile {
   const std::string path_;
   const bool owns_file_;
   const uint64_t size_at_open_;
+  const bool on_tmpfs_;
 };
 
 }  // namespace cvfs::server

@@ -1,6 +1,6 @@
 // cell_store_bench: CellStore throughput beside a plain O_DIRECT pwrite/pread baseline of the
 // same bytes in the same run, on /tmp (or the first argument) and on a freshly mounted tmpfs.
-//   - write: sequential 128 KiB cells, WritePending + Commit(sync=false), 1 and 4 threads;
+//   - write: sequential 128 KiB cells, WritePending + Commit(sync=false), 1, 4 and 16 threads;
 //     baseline: pwritev2(O_DIRECT, RWF_DSYNC) of 128 KiB at consecutive offsets, same threads.
 //   - read: 4 KiB random reads (random cell, random aligned offset), 4 threads;
 //     baseline: pread(O_DIRECT) of 4 KiB at random aligned offsets of the baseline file.
@@ -159,7 +159,7 @@ Figures BenchBaseline(const std::string& dir, int threads, size_t cells, double 
 void BenchDir(const std::string& label, const std::string& dir, size_t cells, double read_seconds) {
   std::printf("%s (%s), %zu x 128 KiB cells (%zu MiB):\n", label.c_str(), dir.c_str(), cells,
               cells * kCellBytes >> 20);
-  for (int threads : {1, 4}) {
+  for (int threads : {1, 4, 16}) {
     const Figures base = BenchBaseline(dir, threads, cells, read_seconds);
     const Figures store = BenchStore(dir, threads, cells, read_seconds);
     std::printf(
