@@ -25,11 +25,16 @@ class PeerCache {
   Result<PeerId> Get(const std::string& address, Duration timeout);
   // Drops `address` (after the peer failed in a way a new Hello may fix).
   void Forget(const std::string& address);
+  // Records that a call to `address` ran into its deadline (a dead or hung peer: sends to a
+  // dead peer can block until the deadline). For `hold`, Get() fails fast with kUnavailable
+  // instead of letting every caller wait again; afterwards the peer is tried anew.
+  void MarkUnresponsive(const std::string& address, Duration hold);
 
  private:
   RpcEndpoint& endpoint_;
   std::mutex mu_;
-  std::unordered_map<std::string, PeerId> peers_;  // guarded by mu_
+  std::unordered_map<std::string, PeerId> peers_;                  // guarded by mu_
+  std::unordered_map<std::string, TimePoint> unresponsive_until_;  // guarded by mu_
 };
 
 }  // namespace cvfs::net

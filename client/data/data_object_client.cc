@@ -30,6 +30,10 @@ bool IsRetryable(const Status& status) {
   }
 }
 
+bool IsTransportFailure(const Status& status) {
+  return status.code() == ErrorCode::kDeadlineExceeded || status.code() == ErrorCode::kUnavailable;
+}
+
 Result<std::unique_ptr<ObjectClient>> DataObjectClient::Open(const ObjectClientOptions& options) {
   if (options.filesystem.empty()) return Status::InvalidArgument("no filesystem named");
   if (options.max_stripes_in_flight < 1) {
@@ -112,8 +116,16 @@ Result<net::PeerId> DataObjectClient::PeerOf(const MapSnapshot& snapshot, const 
                                              TimePoint deadline) {
   const Duration left = deadline - Clock::System().Now();
   if (left <= Duration::zero()) return Status::DeadlineExceeded("deadline passed");
-  return peers_->Get(NodeAddress(*snapshot.map, node),
-                     std::min<Duration>(left, std::chrono::seconds(2)));
+  const std::string& address = NodeAddress(*snapshot.map, node);
+  auto peer = peers_->Get(address, std::min<Duration>(left, std::chrono::seconds(2)));
+  if (!peer.ok() && peer.status().code() == ErrorCode::kDeadlineExceeded) {
+    peers_->MarkUnresponsive(address, kUnresponsiveHold);
+  }
+  return peer;
+}
+
+void DataObjectClient::MarkUnresponsive(const MapSnapshot& snapshot, const NodeId& node) {
+  peers_->MarkUnresponsive(NodeAddress(*snapshot.map, node), kUnresponsiveHold);
 }
 
 Result<std::string> DataObjectClient::CallPrimary(uint64_t inode, uint64_t stripe,

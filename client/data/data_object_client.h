@@ -29,9 +29,11 @@
 #include "core/stripe_layout.h"
 #include "core/stripe_routing.h"
 #include "cvfs/object_client.h"
+#include "net/call_group.h"
 #include "net/peer_cache.h"
 #include "net/registered_pool.h"
 #include "net/rpc.h"
+#include "net/wire/data_messages.h"
 
 namespace cvfs::client {
 
@@ -40,6 +42,9 @@ namespace cvfs::client {
 inline constexpr size_t kWriteCopyThreshold = 256 * 1024;
 // Bound of one WriteStripe / Truncate attempt (the call's deadline bounds all attempts).
 inline constexpr auto kAttemptTimeout = std::chrono::seconds(10);
+// How long a peer whose call ran into its deadline is skipped (treated as down) before it
+// is tried again; the map normally marks a dead node down within its lease TTL.
+inline constexpr auto kUnresponsiveHold = std::chrono::seconds(10);
 // Retry backoff after kUnavailable or a timed-out attempt.
 inline constexpr auto kFirstBackoff = std::chrono::milliseconds(20);
 inline constexpr auto kMaxBackoff = std::chrono::milliseconds(500);
@@ -80,7 +85,10 @@ class DataObjectClient final : public ObjectClient {
   void OnMap(const ClusterMap& map);
   MapSnapshot Snapshot() const;
   // The connected peer of `node` under `snapshot`.
+  // Fails fast for a peer that recently ran into a deadline (PeerCache::MarkUnresponsive).
   Result<net::PeerId> PeerOf(const MapSnapshot& snapshot, const NodeId& node, TimePoint deadline);
+  // Skips `node` for kUnresponsiveHold after a call to it timed out.
+  void MarkUnresponsive(const MapSnapshot& snapshot, const NodeId& node);
   // Sends `payload` to the primary of stripe (inode, stripe), retrying kUnavailable and
   // timeouts with a fresh map until `deadline`. Used by Truncate.
   Result<std::string> CallPrimary(uint64_t inode, uint64_t stripe, net::Method method,
@@ -90,9 +98,14 @@ class DataObjectClient final : public ObjectClient {
   Status ReadStripes(const MapSnapshot& snapshot, uint64_t inode,
                      std::span<const StripeExtent> stripes, std::span<std::byte> out,
                      std::unique_ptr<net::MemoryRegion>& out_region, TimePoint deadline);
-  Status ReadStripeDegraded(const MapSnapshot& snapshot, const StripeRoute& route, uint64_t inode,
+  Status ReadStripeDegraded(MapSnapshot snapshot, StripeRoute route, uint64_t inode,
                             const StripeExtent& extent, std::span<std::byte> out,
                             TimePoint deadline);
+  // Starts one ReadCell in `slot`, bounded by slow_cell_timeout; marks `node` unresponsive
+  // when the send blocked or failed in the transport.
+  void StartCellRead(net::CallGroup& group, size_t slot, const MapSnapshot& snapshot,
+                     const NodeId& node, net::PeerId peer,
+                     const net::wire::ReadCellRequest& request, Duration left);
   void Report(const MapSnapshot& snapshot, const StripeRoute& route, uint64_t inode,
               uint64_t stripe, int cell, bool corrupt, uint64_t version);
 
@@ -110,5 +123,7 @@ class DataObjectClient final : public ObjectClient {
 
 // True for errors a later attempt (fresh map, another primary) may not meet.
 bool IsRetryable(const Status& status);
+// True when a call failed in the transport (peer dead, hung or unreachable), not in a handler.
+bool IsTransportFailure(const Status& status);
 
 }  // namespace cvfs::client

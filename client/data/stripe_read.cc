@@ -42,6 +42,22 @@ struct CellRead {
 
 }  // namespace
 
+void DataObjectClient::StartCellRead(net::CallGroup& group, size_t slot,
+                                     const MapSnapshot& snapshot, const NodeId& node,
+                                     net::PeerId peer, const wire::ReadCellRequest& request,
+                                     Duration left) {
+  // A cell slower than slow_cell_timeout is read around anyway, so no call waits longer.
+  const Duration timeout = std::min<Duration>(left, options_.slow_cell_timeout);
+  const TimePoint t0 = Now();
+  group.Start(slot, peer, net::Method::kReadCell, wire::EncodeReadCellRequest(request), timeout);
+  // A send to a dead peer blocks the caller until the call's deadline (or fails at once):
+  // either way, skip that peer for a while instead of paying it again for every cell.
+  if (Now() - t0 >= timeout / 2 ||
+      (group.done(slot) && IsTransportFailure(group.result(slot).status()))) {
+    MarkUnresponsive(snapshot, node);
+  }
+}
+
 Status DataObjectClient::Read(uint64_t inode, uint64_t offset, std::span<std::byte> out) {
   if (out.empty()) return Status::Ok();
   const TimePoint deadline = Now() + options_.deadline;
@@ -58,6 +74,9 @@ Status DataObjectClient::Read(uint64_t inode, uint64_t offset, std::span<std::by
       CVFS_ASSIGN_OR_RETURN(region, endpoint_->RegisterMemory(out.data(), out.size()));
     }
     const size_t count = std::min(batch, stripes.size() - first);
+    // A newer map (a node marked down) helps the next batch at once.
+    MapSnapshot latest = Snapshot();
+    if (latest.fs != nullptr && latest.fs->id == snapshot.fs->id) snapshot = std::move(latest);
     CVFS_RETURN_IF_ERROR(ReadStripes(snapshot, inode,
                                      std::span<const StripeExtent>(stripes).subspan(first, count),
                                      out, region, deadline));
@@ -90,6 +109,7 @@ Status DataObjectClient::ReadStripes(const MapSnapshot& snapshot, uint64_t inode
   std::vector<bool> degraded(stripes.size(), false);
   net::CallGroup group(*endpoint_, reads.size());
   const Duration left = deadline - Now();
+  if (left <= Duration::zero()) return Status::DeadlineExceeded("read deadline passed");
   for (size_t r = 0; r < reads.size(); ++r) {
     const CellRead& read = reads[r];
     const StripeRoute& route = routes[read.stripe];
@@ -111,13 +131,18 @@ Status DataObjectClient::ReadStripes(const MapSnapshot& snapshot, uint64_t inode
       request.target = region->remote();
       request.target_offset = read.out_offset;
     }
-    group.Start(r, *peer, net::Method::kReadCell, wire::EncodeReadCellRequest(request), left);
+    StartCellRead(group, r, snapshot, route.member(read.cell).node, *peer, request, left);
   }
   const bool all_answered = group.WaitUntil(std::min(deadline, Now() + options_.slow_cell_timeout));
   if (!all_answered) {
     // A slow member may still RMA into `out`: revoke the window before anything else writes
     // there (Read registers again for the next batch).
     region.reset();
+    for (size_t r = 0; r < reads.size(); ++r) {
+      if (group.started(r) && !group.done(r)) {
+        MarkUnresponsive(snapshot, routes[reads[r].stripe].member(reads[r].cell).node);
+      }
+    }
   }
   // Fast path: every cell answered with one version.
   std::vector<uint64_t> version(stripes.size(), UINT64_MAX);
@@ -156,9 +181,9 @@ Status DataObjectClient::ReadStripes(const MapSnapshot& snapshot, uint64_t inode
   return Status::Ok();
 }
 
-Status DataObjectClient::ReadStripeDegraded(const MapSnapshot& snapshot, const StripeRoute& route,
-                                            uint64_t inode, const StripeExtent& extent,
-                                            std::span<std::byte> out, TimePoint deadline) {
+Status DataObjectClient::ReadStripeDegraded(MapSnapshot snapshot, StripeRoute route, uint64_t inode,
+                                            const StripeExtent& extent, std::span<std::byte> out,
+                                            TimePoint deadline) {
   const StripeGeometry& geometry = snapshot.fs->geometry;
   const int width = geometry.width();
   const int n = geometry.data_cells;
@@ -174,6 +199,17 @@ Status DataObjectClient::ReadStripeDegraded(const MapSnapshot& snapshot, const S
   Duration backoff = kFirstBackoff;
   Status last;
   for (int round = 0; round < kMaxVersionRounds; ++round) {
+    if (round > 0) {
+      // Members may have been marked down meanwhile.
+      MapSnapshot latest = Snapshot();
+      if (latest.fs != nullptr && latest.fs->id == snapshot.fs->id) {
+        auto rerouted = RouteStripe(*latest.map, *latest.fs, inode, extent.stripe);
+        if (rerouted.ok()) {
+          snapshot = std::move(latest);
+          route = std::move(rerouted).value();
+        }
+      }
+    }
     std::vector<uint64_t> held(width, UINT64_MAX);  // version read per cell; MAX: none
     std::vector<bool> corrupt(width, false);
     bool abandoned = false;
@@ -193,11 +229,13 @@ Status DataObjectClient::ReadStripeDegraded(const MapSnapshot& snapshot, const S
         request.has_target = true;
         request.target = scratch.remote();
         request.target_offset = uint64_t(k) * length;
-        group.Start(k, *peer, net::Method::kReadCell, wire::EncodeReadCellRequest(request),
-                    deadline - Now());
+        StartCellRead(group, k, snapshot, route.member(k).node, *peer, request, deadline - Now());
       }
       if (!group.WaitUntil(std::min(deadline, Now() + options_.slow_cell_timeout))) {
         abandoned = true;
+        for (int k = 0; k < width; ++k) {
+          if (group.started(k) && !group.done(k)) MarkUnresponsive(snapshot, route.member(k).node);
+        }
       }
       for (int k = 0; k < width; ++k) {
         if (!group.started(k) || !group.done(k)) continue;
@@ -219,7 +257,19 @@ Status DataObjectClient::ReadStripeDegraded(const MapSnapshot& snapshot, const S
     };
     read_cells(std::vector<bool>(width, true), 0);
     if (answered < n) {
-      if (abandoned) scratch.Discard();
+      if (abandoned) {
+        scratch.Discard();
+        CVFS_ASSIGN_OR_RETURN(scratch, pool_->Acquire(size_t(width) * length));
+      }
+      // Sends to live members can stall too while sends to a dead one hold the endpoint's
+      // send buffers, and such members are then skipped for a while (kUnresponsiveHold).
+      // While the map says N members are up, try again until the deadline.
+      const int candidates = static_cast<int>(std::count(route.up.begin(), route.up.end(), true));
+      if (candidates >= n && Now() + backoff < deadline) {
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min<Duration>(backoff * 2, kMaxBackoff);
+        continue;
+      }
       return Status::Unavailable("stripe " + std::to_string(extent.stripe) + " of inode " +
                                  std::to_string(inode) + ": only " + std::to_string(answered) +
                                  " of " + std::to_string(width) + " cells readable, " +

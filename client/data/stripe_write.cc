@@ -53,6 +53,7 @@ Status DataObjectClient::Write(uint64_t inode, uint64_t offset, std::span<const 
   std::deque<size_t> todo;
   for (size_t i = 0; i < stripes.size(); ++i) todo.push_back(i);
   std::vector<int> attempts(stripes.size(), 0);
+  std::vector<std::optional<NodeId>> primaries(stripes.size());  // of the last attempt
   std::vector<TimePoint> not_before(stripes.size(), TimePoint{});
   size_t in_flight = 0, finished = 0;
   bool abandoned_call = false;  // a call failed or timed out: its primary may still pull
@@ -64,7 +65,8 @@ Status DataObjectClient::Write(uint64_t inode, uint64_t offset, std::span<const 
     if (now.fs == nullptr) return Status::NotFound("filesystem vanished from the map");
     CVFS_ASSIGN_OR_RETURN(StripeRoute route, RouteStripe(*now.map, *now.fs, inode, e.stripe));
     CVFS_RETURN_IF_ERROR(route.CheckWritable());
-    auto peer = PeerOf(now, route.member(route.primary).node, deadline);
+    primaries[i] = route.member(route.primary).node;
+    auto peer = PeerOf(now, *primaries[i], deadline);
     if (!peer.ok()) {
       ++in_flight;  // completes at once, like a call that failed
       std::lock_guard lock(completions->mu);
@@ -130,6 +132,9 @@ Status DataObjectClient::Write(uint64_t inode, uint64_t offset, std::span<const 
       continue;
     }
     abandoned_call = true;
+    if (st.code() == ErrorCode::kDeadlineExceeded && primaries[i].has_value()) {
+      MarkUnresponsive(Snapshot(), *primaries[i]);
+    }
     if (failure.ok() && IsRetryable(st) && Clock::System().Now() + kFirstBackoff < deadline) {
       ++attempts[i];
       counters_.write_retries++;

@@ -30,7 +30,7 @@ struct DataServiceOptions {
   CrashPoints crash_points;
   // Registered buffers kept per size class for reuse.
   size_t staging_buffers_per_class = 32;
-  Duration member_timeout = std::chrono::seconds(10);
+  Duration member_timeout = std::chrono::seconds(5);
 };
 
 class DataService {

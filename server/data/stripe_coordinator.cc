@@ -54,7 +54,14 @@ std::vector<Result<std::string>> FanOut(
       continue;
     }
     results.push_back(group.result(k));
-    if (!results.back().ok() && op.local[k] == nullptr) op.discard_staging = true;
+    if (!results.back().ok() && op.local[k] == nullptr) {
+      op.discard_staging = true;
+      if (results.back().status().code() == ErrorCode::kDeadlineExceeded && op.peers != nullptr) {
+        // Dead or hung: later operations treat it as down until the hold ends.
+        op.peers->MarkUnresponsive(op.address[k], kUnresponsiveMemberHold);
+        op.peer[k].reset();
+      }
+    }
   }
   return results;
 }
@@ -166,6 +173,8 @@ Result<StripeCoordinator::StripeOp> StripeCoordinator::Begin(uint32_t fs_id, uin
   const int width = op.width();
   op.local.assign(width, nullptr);
   op.peer.assign(width, std::nullopt);
+  op.address.assign(width, std::string());
+  op.peers = &peers_;
   for (int k = 0; k < width; ++k) {
     if (!op.route.up[k]) continue;
     const PgMember& member = op.route.member(k);
@@ -173,7 +182,8 @@ Result<StripeCoordinator::StripeOp> StripeCoordinator::Begin(uint32_t fs_id, uin
       CVFS_ASSIGN_OR_RETURN(op.local[k], local_.Store(static_cast<uint16_t>(member.drive_index)));
       continue;
     }
-    auto peer = peers_.Get(NodeAddress(*op.map, member.node), op.CallTimeout());
+    op.address[k] = NodeAddress(*op.map, member.node);
+    auto peer = peers_.Get(op.address[k], op.CallTimeout());
     if (peer.ok()) {
       op.peer[k] = *peer;
     } else {

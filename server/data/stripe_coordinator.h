@@ -40,11 +40,15 @@
 
 namespace cvfs::server {
 
+// How long a member whose call ran into its deadline is treated as down (sends to a dead
+// peer can block until the deadline; the map marks it down within its lease TTL).
+inline constexpr auto kUnresponsiveMemberHold = std::chrono::seconds(10);
+
 struct CoordinatorOptions {
   NodeId self;
   CrashPoints crash_points;
   // Bound on one member call (also bounded by the client's deadline).
-  Duration member_timeout = std::chrono::seconds(10);
+  Duration member_timeout = std::chrono::seconds(5);
   size_t version_cache_entries = 1 << 20;
 };
 

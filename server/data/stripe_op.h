@@ -28,6 +28,8 @@ struct StripeCoordinator::StripeOp {
   Duration member_timeout{};
   std::vector<CellStore*> local;                 // per cell: this node's store, or nullptr
   std::vector<std::optional<net::PeerId>> peer;  // per cell: connected remote member
+  std::vector<std::string> address;              // per cell: the member's fabric address
+  net::PeerCache* peers = nullptr;               // to skip members that stop answering
   bool discard_staging = false;  // a remote call failed: a late RMA may still hit staging
 
   int width() const { return geometry.width(); }

@@ -82,7 +82,7 @@ Result<StripeState> StripeCoordinator::Discover(StripeOp& op) {
     return nullptr;
   };
 
-  // Newest first: the first version committed anywhere or held by >= N members is the
+  // Newest first: the first version committed somewhere and held by >= N members is the
   // stripe's; every newer one is an interrupted write that never reached that point.
   uint64_t chosen = 0;
   for (uint64_t version : seen) {
@@ -96,7 +96,11 @@ Result<StripeState> StripeCoordinator::Discover(StripeOp& op) {
       committed_somewhere = committed_somewhere || v->committed;
       pending[k] = !v->committed;
     }
-    if (committed_somewhere || holders >= n) {
+    // Roll forward only a version whose commit had begun (a member committed it: the writer
+    // had every prepare durable) and that N members still hold; a version prepared
+    // everywhere but committed nowhere is rolled back, because readers saw the old version
+    // meanwhile and must not see the stripe change without a write.
+    if (committed_somewhere && holders >= n) {
       chosen = version;
       break;
     }
