@@ -42,7 +42,11 @@ TEST_CASE("concurrent random writes by several clients read back as the referenc
   REQUIRE(cluster_or.ok());
   auto& cluster = **cluster_or;
   // 16 KiB cells: a 64 KiB stripe, so the test crosses many stripes with little data.
-  REQUIRE(cluster.CreateFilesystem("scratch", "4+2", "16K").ok());
+  {
+    Status created = cluster.CreateFilesystem("scratch", "4+2", "16K");
+    INFO(created.ToString());
+    REQUIRE(created.ok());
+  }
   auto fs = WaitFilesystemPlaced(cluster, "scratch");
   REQUIRE(fs.ok());
   CHECK(fs->geometry.stripe_bytes() == 64 * 1024);
@@ -137,6 +141,7 @@ TEST_CASE("truncate makes the tail read as zeros and later writes extend again",
   ClusterOptions options;
   options.nodes = 6;
   auto started = StartWithFilesystem(options, "scratch", "4+2", "16K");
+  INFO((started.ok() ? std::string() : started.status().ToString()));
   REQUIRE(started.ok());
   auto* client = &started->client;
   Random random(5);

@@ -48,6 +48,7 @@ TEST_CASE("4+2 on 6 backends: reads survive kill -9 of any two backends", "[data
   ClusterOptions options;
   options.nodes = 6;
   auto started = StartWithFilesystem(options, "scratch", "4+2", "32K");
+  INFO((started.ok() ? std::string() : started.status().ToString()));
   REQUIRE(started.ok());
   auto& cluster = *started->cluster;
   const FilesystemInfo* fs = &started->fs;
@@ -99,6 +100,7 @@ TEST_CASE("8+4 on 12 backends: reads survive kill -9 of four backends", "[datapa
   ClusterOptions options;
   options.nodes = 12;
   auto started = StartWithFilesystem(options, "wide", "8+4", "16K");
+  INFO((started.ok() ? std::string() : started.status().ToString()));
   REQUIRE(started.ok());
   auto& cluster = *started->cluster;
   const FilesystemInfo* fs = &started->fs;

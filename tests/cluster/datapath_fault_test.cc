@@ -57,6 +57,7 @@ TEST_CASE("a flipped byte on a drive is caught by CRC32C, read correctly and rep
   ClusterOptions options;
   options.nodes = 6;
   auto started = StartWithFilesystem(options, "scratch", "4+2", "64K");
+  INFO((started.ok() ? std::string() : started.status().ToString()));
   REQUIRE(started.ok());
   auto& cluster = *started->cluster;
   const FilesystemInfo* fs = &started->fs;
@@ -114,6 +115,7 @@ TEST_CASE("kill -9 of the primary inside a partial-stripe write leaves old or ne
   ClusterOptions options;
   options.nodes = 6;
   auto started = StartWithFilesystem(options, "scratch", "4+2", "32K");
+  INFO((started.ok() ? std::string() : started.status().ToString()));
   REQUIRE(started.ok());
   auto& cluster = *started->cluster;
   const FilesystemInfo* fs = &started->fs;
@@ -209,6 +211,7 @@ TEST_CASE("a full drive gives a clear out-of-space error and loses nothing ackno
     WARN("skipped: " << started.status().ToString());
     return;
   }
+  INFO((started.ok() ? std::string() : started.status().ToString()));
   REQUIRE(started.ok());
   auto& cluster = *started->cluster;
   auto* client = &started->client;
