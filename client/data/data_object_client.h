@@ -102,10 +102,11 @@ class DataObjectClient final : public ObjectClient {
                             const StripeExtent& extent, std::span<std::byte> out,
                             TimePoint deadline);
   // Starts one ReadCell in `slot`, bounded by slow_cell_timeout; marks `node` unresponsive
-  // when the send blocked or failed in the transport.
+  // when the send blocked or failed in the transport. `alone`: the call's only cell read
+  // (an inline one then runs as a synchronous Call on this thread).
   void StartCellRead(net::CallGroup& group, size_t slot, const MapSnapshot& snapshot,
                      const NodeId& node, net::PeerId peer,
-                     const net::wire::ReadCellRequest& request, Duration left);
+                     const net::wire::ReadCellRequest& request, Duration left, bool alone);
   void Report(const MapSnapshot& snapshot, const StripeRoute& route, uint64_t inode,
               uint64_t stripe, int cell, bool corrupt, uint64_t version);
 

@@ -84,6 +84,17 @@ Status DataObjectClient::Write(uint64_t inode, uint64_t offset, std::span<const 
     request.epoch = now.map->epoch.value;
     const Duration left = deadline - Clock::System().Now();
     ++in_flight;
+    if (stripes.size() == 1) {
+      // One stripe: a synchronous Call drives progress on this thread (no hand-offs).
+      auto reply =
+          endpoint_->Call(*peer, net::Method::kWriteStripe, wire::EncodeWriteStripeRequest(request),
+                          std::min<Duration>(left, kAttemptTimeout));
+      Status st = reply.status();
+      if (st.ok()) st = wire::DecodeWriteStripeReply(*reply).status();
+      std::lock_guard lock(completions->mu);
+      completions->done.emplace_back(i, std::move(st));
+      return Status::Ok();
+    }
     endpoint_->CallAsync(
         *peer, net::MethodId(net::Method::kWriteStripe), wire::EncodeWriteStripeRequest(request),
         std::min<Duration>(left, kAttemptTimeout), [completions, i](Result<std::string> reply) {
