@@ -14,6 +14,8 @@ void RegisterStatusCommand(CLI::App& app, GlobalOptions& global, int* rc);
 void RegisterDoctorCommand(CLI::App& app, GlobalOptions& global, int* rc);
 // `fs create|list|status` and `drive add`.
 void RegisterFsCommands(CLI::App& app, GlobalOptions& global, int* rc);
+// `object put|get|truncate`: the low-level data API from the command line.
+void RegisterObjectCommands(CLI::App& app, GlobalOptions& global, int* rc);
 
 // Sets up logging for a command (stderr, global.log_level).
 void InitCommandLogging(const GlobalOptions& global);

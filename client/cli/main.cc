@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   RegisterStatusCommand(app, global, &rc);
   RegisterDoctorCommand(app, global, &rc);
   RegisterFsCommands(app, global, &rc);
+  RegisterObjectCommands(app, global, &rc);
 
   try {
     app.parse(argc, argv);

@@ -6,6 +6,9 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "tests/cluster/datapath_support.h"
@@ -163,4 +166,68 @@ TEST_CASE("truncate makes the tail read as zeros and later writes extend again",
   std::vector<std::byte> got(400000);
   REQUIRE((*client)->Read(7, 0, got).ok());
   CHECK(FirstDifference(got, model.Read(0, 400000)) == -1);
+}
+
+TEST_CASE("cvfs object put/get round-trip a file, also with two backends killed", "[datapath]") {
+  ClusterOptions options;
+  options.nodes = 6;
+  auto started = StartWithFilesystem(options, "scratch", "4+2", "64K");
+  INFO((started.ok() ? std::string() : started.status().ToString()));
+  REQUIRE(started.ok());
+  auto& cluster = *started->cluster;
+  Random random(11);
+  const auto data = RandomBytes(random, 3 * 1000 * 1000 + 17);
+  const std::string in = cluster.dir() + "/in.bin";
+  {
+    std::ofstream f(in, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  }
+  std::string out;
+  REQUIRE(cluster.RunCli("object put scratch 77 " + in + " 2>&1", &out) == 0);
+  CHECK(out.find("wrote 3000017 bytes") != std::string::npos);
+  auto read_back = [&](const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
+    std::vector<std::byte> as_bytes(bytes.size());
+    std::memcpy(as_bytes.data(), bytes.data(), bytes.size());
+    return as_bytes;
+  };
+  const std::string got = cluster.dir() + "/out.bin";
+  REQUIRE(cluster.RunCli("object get scratch 77 " + got + " --length 3000017 2>&1", &out) == 0);
+  CHECK(FirstDifference(read_back(got), data) == -1);
+
+  cluster.KillNode(1);
+  cluster.KillNode(4);
+  // Right after the kill (the map still shows them up), through stdout.
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(cluster.RunCli("object get scratch 77 - --length 3000017 2>/dev/null | cat > " + got,
+                         &out) == 0);
+  WARN("3 MB read with two backends just killed: " << SecondsSince(t0) << " s");
+  CHECK(FirstDifference(read_back(got), data) == -1);
+  // Once the map shows them down.
+  REQUIRE(cluster
+              .WaitForStatus(
+                  [&](const nlohmann::json& s) {
+                    return TestCluster::NodeState(s, cluster.node_id(1)) == "down" &&
+                           TestCluster::NodeState(s, cluster.node_id(4)) == "down";
+                  },
+                  std::chrono::seconds(15))
+              .ok());
+  t0 = std::chrono::steady_clock::now();
+  std::string json_out;
+  REQUIRE(cluster.RunCli("object get scratch 77 /dev/null --length 3000017 --json", &json_out) ==
+          0);
+  auto parsed = nlohmann::json::parse(json_out, nullptr, false);
+  REQUIRE_FALSE(parsed.is_discarded());
+  CHECK(parsed.value("bytes", 0) == 3000017);
+  CHECK(parsed.value("degraded_reads", 0) >= 1);
+  WARN("3 MB read with two backends down in the map: " << SecondsSince(t0) << " s");
+
+  // Errors: clear message and documented exit codes.
+  CHECK(cluster.RunCli("object get nosuchfs 77 /dev/null --length 10 2>&1", &out) == 4);
+  CHECK(cluster.RunCli("object get scratch 0 /dev/null --length 10 2>&1", &out) == 2);
+  CHECK(cluster.RunCli("object put scratch 78 /nonexistent/file 2>&1", &out) == 2);
+  CHECK(out.find("cannot open") != std::string::npos);
+  CHECK(cluster.RunCli("object get scratch 77 /dev/null 2>&1", &out) == 2);  // no --length
+  CHECK(cluster.RunCli("object get scratch 77 - --length 10 --json 2>&1", &out) == 2);
 }
