@@ -7,6 +7,7 @@
 #include "core/host_name.h"
 #include "core/logging.h"
 #include "net/wire/methods.h"
+#include "server/admin_service.h"
 
 namespace cvfs::server {
 
@@ -24,7 +25,8 @@ Status Daemon::Init() {
   const auto t0 = clock_.Now();
   CVFS_ASSIGN_OR_RETURN(state_dir_,
                         StateDir::Open(config_.state_dir, config_.cluster, config_.node_id));
-  CVFS_ASSIGN_OR_RETURN(drives_, DriveSet::Open(config_.drives, config_.cluster, config_.node_id));
+  CVFS_ASSIGN_OR_RETURN(
+      drives_, DriveSet::Open(config_.drives, config_.cluster, config_.node_id, config_.state_dir));
   LOG_INFO(
       "daemon.local node={} state_dir={} first_start={} drives={} capacity_bytes={} "
       "free_bytes={}",
@@ -51,7 +53,6 @@ Status Daemon::Init() {
   data.crash_points = crash_points;
   data_ = std::make_unique<DataService>(*endpoint_, std::move(data));
   data_->Register();
-  // Admin service (cvfs drive add) registers here, next to the data path.
   endpoint_->RegisterHandler(static_cast<uint16_t>(net::Method::kNodeInfo),
                              [this](const net::RpcContext& context, std::string_view request) {
                                return HandleNodeInfo(context, request);
@@ -82,6 +83,12 @@ Status Daemon::Init() {
              map.manager.str(), up, down);
   });
 
+  // `cvfs drive add`: registered once the control agent exists, since an added drive is
+  // announced through a new registration.
+  AdminServiceHooks hooks;
+  hooks.add_drive = [this](const std::string& path) { return AddDrive(path); };
+  RegisterAdminService(*endpoint_, std::move(hooks));
+
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
   LOG_INFO("daemon.ready node={} cluster={} failure_domain={} startup_ms={}", config_.node_id,
            config_.cluster, config_.failure_domain,
@@ -89,16 +96,44 @@ Status Daemon::Init() {
   return Status::Ok();
 }
 
+Result<std::unique_ptr<CellStore>> Daemon::OpenCellStore(const std::string& drive_path) {
+  CellStoreOptions options;
+  options.data_path = drive_path;
+  options.index_path = drive_path + "/.cvfs-index";
+  auto store = CellStore::Open(options);
+  if (!store.ok()) return store.status().WithContext("drive " + drive_path);
+  return store;
+}
+
 Status Daemon::OpenCellStores() {
   for (const DriveInfo& drive : drives_->Snapshot()) {
-    CellStoreOptions options;
-    options.data_path = drive.path;
-    options.index_path = drive.path + "/.cvfs-index";
-    auto store = CellStore::Open(options);
-    if (!store.ok()) return store.status().WithContext("drive " + drive.path);
-    stores_.push_back(std::move(store).value());
+    CVFS_ASSIGN_OR_RETURN(auto store, OpenCellStore(drive.path));
+    stores_.push_back(std::move(store));
   }
   return Status::Ok();
+}
+
+Result<AddedDrive> Daemon::AddDrive(const std::string& path) {
+  std::lock_guard<std::mutex> lock(add_drive_mu_);
+  CVFS_ASSIGN_OR_RETURN(AddedDrive added, drives_->Add(path));
+  // The drive is labelled and persisted: it is part of this node from now on (and at the next
+  // start). Serve its cells before announcing it, so no PG can name it before it answers.
+  auto store = OpenCellStore(added.drive.path);
+  if (!store.ok()) {
+    LOG_ERROR("daemon.add_drive_store_failed path={} error=\"{}\"", added.drive.path,
+              store.status().ToString());
+    return store.status().WithContext(
+        "drive added but its cell store did not open; restart "
+        "cvfsd after fixing it");
+  }
+  if (Status st = data_->AddStore(added.index, store->get()); !st.ok()) return st;
+  stores_.push_back(std::move(store).value());
+  if (Status st = agent_->UpdateSelf(BuildRecord()); !st.ok()) {
+    LOG_WARN("daemon.update_registration_failed error=\"{}\"", st.ToString());
+  }
+  LOG_INFO("daemon.drive_added index={} path={} capacity_bytes={}", added.index, added.drive.path,
+           added.drive.capacity_bytes);
+  return added;
 }
 
 NodeRecord Daemon::BuildRecord() const {

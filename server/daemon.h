@@ -53,6 +53,10 @@ class Daemon {
   explicit Daemon(DaemonConfig config) : config_(std::move(config)) {}
   Status Init();
   Status OpenCellStores();
+  Result<std::unique_ptr<CellStore>> OpenCellStore(const std::string& drive_path);
+  // The add_drive hook of the admin service (`cvfs drive add`): label and persist the drive,
+  // open its cell store, serve it, re-register the node so the map lists it.
+  Result<AddedDrive> AddDrive(const std::string& path);
   NodeRecord BuildRecord() const;
   Result<std::string> HandleNodeInfo(const net::RpcContext& context, std::string_view request);
   void MaintenanceLoop();
@@ -62,7 +66,8 @@ class Daemon {
   int64_t start_time_ms_ = 0;
   std::unique_ptr<StateDir> state_dir_;
   std::unique_ptr<DriveSet> drives_;
-  std::vector<std::unique_ptr<CellStore>> stores_;  // by drive index
+  std::mutex add_drive_mu_;                         // serializes AddDrive
+  std::vector<std::unique_ptr<CellStore>> stores_;  // by drive index; grows under add_drive_mu_
   std::unique_ptr<net::RpcEndpoint> endpoint_;
   std::unique_ptr<DataService> data_;
   std::unique_ptr<control::ControlAgent> agent_;

@@ -42,6 +42,10 @@ class DataService {
   // Registers every data-path handler on the endpoint.
   void Register();
   void SetMap(const ClusterMap& map) { coordinator_.SetMap(map); }
+  // See MemberService::AddStore.
+  Status AddStore(size_t drive_index, CellStore* store) {
+    return member_.AddStore(drive_index, store);
+  }
 
   CoordinatorStats coordinator_stats() const { return coordinator_.stats(); }
   StripeCoordinator& coordinator() { return coordinator_; }

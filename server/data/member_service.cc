@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/checksum.h"
+#include "core/cluster_map.h"
 #include "core/logging.h"
 #include "core/stripe_layout.h"
 
@@ -66,7 +67,21 @@ void MemberService::Register() {
   endpoint_.RegisterHandler(net::Method::kDeleteStripes, bind(&MemberService::DeleteStripes));
 }
 
+Status MemberService::AddStore(size_t drive_index, CellStore* store) {
+  if (drive_index >= kMaxDrivesPerNode || store == nullptr) {
+    return Status::InvalidArgument("drive index " + std::to_string(drive_index) + " out of range");
+  }
+  std::unique_lock lock(stores_mu_);
+  if (drive_index < stores_.size() && stores_[drive_index] != nullptr) {
+    return Status::AlreadyExists("drive " + std::to_string(drive_index) + " is served already");
+  }
+  if (stores_.size() <= drive_index) stores_.resize(drive_index + 1, nullptr);
+  stores_[drive_index] = store;
+  return Status::Ok();
+}
+
 Result<CellStore*> MemberService::Store(uint16_t drive_index) const {
+  std::shared_lock lock(stores_mu_);
   if (drive_index >= stores_.size() || stores_[drive_index] == nullptr) {
     return Status::InvalidArgument("drive " + std::to_string(drive_index) +
                                    " is not a drive of this node (" +
@@ -191,7 +206,12 @@ Result<std::string> MemberService::DeleteStripes(const net::RpcContext&, std::st
   CVFS_ASSIGN_OR_RETURN(wire::DeleteStripesRequest request,
                         wire::DecodeDeleteStripesRequest(payload));
   uint64_t dropped = 0;
-  for (CellStore* store : stores_) {
+  DriveStores stores;
+  {
+    std::shared_lock lock(stores_mu_);
+    stores = stores_;
+  }
+  for (CellStore* store : stores) {
     if (store == nullptr) continue;
     CVFS_ASSIGN_OR_RETURN(uint64_t n,
                           store->DeleteStripes(request.fs_id, request.inode, request.first_stripe));

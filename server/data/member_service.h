@@ -20,6 +20,7 @@
 #pragma once
 
 #include <functional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,11 @@ class MemberService {
   // Registers every member handler on the endpoint (HandlerMode::kWorker).
   void Register();
 
+  // Serves drive `drive_index` from `store` from now on (a drive added at run time by
+  // `cvfs drive add`). kAlreadyExists when that index already has a store; kInvalidArgument
+  // beyond kMaxDrivesPerNode. `store` must outlive the service.
+  Status AddStore(size_t drive_index, CellStore* store);
+
   Result<std::string> PrepareCell(const net::RpcContext& context, std::string_view payload);
   Result<std::string> CommitCell(const net::RpcContext& context, std::string_view payload);
   Result<std::string> AbortCell(const net::RpcContext& context, std::string_view payload);
@@ -67,7 +73,8 @@ class MemberService {
 
  private:
   net::RpcEndpoint& endpoint_;
-  const DriveStores stores_;
+  mutable std::shared_mutex stores_mu_;
+  DriveStores stores_;  // guarded by stores_mu_; grows only (AddStore)
   net::RegisteredBufferPool& pool_;
   const StripesDeleted on_deleted_;
 };

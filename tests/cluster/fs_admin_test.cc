@@ -5,8 +5,8 @@
 //   - 8+4 on 6 nodes is refused with the numbers and exit 2, writing nothing; a duplicate name
 //     exits 5; bad --protection/--cell/--pgs values exit 2; an unknown filesystem exits 4;
 //   - a killed node makes PGs degraded in `fs status` while the PG table stays as it was.
-// The `drive add` end-to-end case is tagged [.drive_add] (not run by default) until cvfsd
-// registers the admin service: run it with `fs_admin_test "[drive_add]"`.
+//   - `cvfs drive add` (root only) adds a drive to a running node: the map lists it, a
+//     filesystem created afterwards stores cells on it, and it stays across a restart.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -165,11 +165,10 @@ TEST_CASE("cvfs fs create/list/status on 6 nodes; refusals; a node down keeps th
         std::string::npos);
 }
 
-// Needs cvfsd to register the admin service (server/admin_service.h) with add_drive wired to
-// DriveSet::Add and a re-registration: enable by removing the '.' from the tag.
-TEST_CASE("cvfs drive add: root adds a drive that stays across a restart", "[.drive_add]") {
+TEST_CASE("cvfs drive add: root adds a drive that serves cells and stays across a restart",
+          "[datapath]") {
   ClusterOptions options;
-  options.nodes = 1;
+  options.nodes = 4;
   auto started = TestCluster::Start(options);
   REQUIRE(started.ok());
   TestCluster& cluster = **started;
@@ -206,12 +205,28 @@ TEST_CASE("cvfs drive add: root adds a drive that stays across a restart", "[.dr
                        BinPath("cvfs") + " drive add " + node + " " + extra + "-2 2>&1",
                    &out) == 7);
 
-  // A restart keeps the added drive.
+  // A filesystem created now places cells on the new drive, and it serves them.
+  REQUIRE(cluster.CreateFilesystem("after", "2+2", "16K").ok());
+  const std::string in = cluster.dir() + "/in.bin";
+  const std::string back = cluster.dir() + "/back.bin";
+  REQUIRE(RunCommand("head -c 2000000 /dev/urandom > " + in) == 0);
+  REQUIRE(cluster.RunCli("object put after 5 " + in + " 2>&1", &out) == 0);
+  REQUIRE(cluster.RunCli("object get after 5 " + back + " --length 2000000 2>&1", &out) == 0);
+  CHECK(RunCommand("cmp " + in + " " + back) == 0);
+  std::error_code ec;
+  const auto used = std::filesystem::file_size(extra + "/cells.dat", ec);
+  INFO(ec.message());
+  CHECK(used > 0);
+
+  // A restart keeps the added drive and its cells.
   cluster.StopNode(0);
   REQUIRE(cluster.StartNode(0).ok());
   REQUIRE(cluster.WaitNodeUp(0).ok());
   REQUIRE(
       cluster.WaitForStatus([&](const nlohmann::json& s) { return drives_of(s) == 2; }, 10s).ok());
+  std::filesystem::remove(back);
+  REQUIRE(cluster.RunCli("object get after 5 " + back + " --length 2000000 2>&1", &out) == 0);
+  CHECK(RunCommand("cmp " + in + " " + back) == 0);
 }
 
 }  // namespace
