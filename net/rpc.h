@@ -147,6 +147,9 @@ struct RpcStats {
   uint64_t overload_rejections = 0;
   uint64_t send_errors = 0;
   uint64_t hellos_accepted = 0;
+  // Peers declared not accepting messages (a send refused or not completed in time); see
+  // "Dead peers" in docs/design/transport.md.
+  uint64_t peers_broken = 0;
 };
 
 class RpcEndpoint {
@@ -182,6 +185,10 @@ class RpcEndpoint {
 
   // One request/reply. kDeadlineExceeded when no reply by `deadline` (a late reply is
   // dropped and counted), kUnavailable when the peer is unreachable or we shut down,
+  // or at once while the peer is broken: a peer whose sends the provider refused for
+  // 250 ms, or did not complete by min(deadline, 1 s), is "not accepting messages" for a
+  // hold (2 s, doubling up to 60 s while it stays dead); Connect to it retries at once,
+  // and the same PeerId works again once it answers,
   // kPermissionDenied without an accepted Hello, kNotFound for an unknown method,
   // kMalformedMessage for a garbled reply, else the handler's own Status.
   Result<std::string> Call(PeerId peer, uint16_t method, std::string_view payload,
@@ -193,7 +200,8 @@ class RpcEndpoint {
 
   // Asynchronous Call: `done` runs exactly once, on a handler thread (or on the caller's
   // thread when the call fails before it is sent). May block briefly for flow control
-  // while every send buffer is in flight (never past `deadline`).
+  // while every send buffer, or the peer's share of them, is in flight (never past
+  // `deadline`); fails at once with kUnavailable while the peer is broken.
   void CallAsync(PeerId peer, uint16_t method, std::string payload, Duration deadline,
                  std::function<void(Result<std::string>)> done);
 

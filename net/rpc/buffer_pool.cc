@@ -6,6 +6,8 @@ Result<std::unique_ptr<BufferPool>> BufferPool::Create(fabric::FabricEndpoint& e
                                                        OpContext::Kind kind, size_t count,
                                                        size_t buffer_bytes) {
   std::unique_ptr<BufferPool> pool(new BufferPool());
+  pool->ep_ = &ep;
+  pool->kind_ = kind;
   pool->buffer_bytes_ = buffer_bytes;
   pool->slab_.reset(new char[count * buffer_bytes]);
   CVFS_ASSIGN_OR_RETURN(pool->mr_, ep.Register(pool->slab_.get(), count * buffer_bytes));
@@ -21,7 +23,29 @@ Result<std::unique_ptr<BufferPool>> BufferPool::Create(fabric::FabricEndpoint& e
   return pool;
 }
 
-BufferPool::~BufferPool() { mr_.reset(); }
+BufferPool::~BufferPool() {
+  extra_mrs_.clear();
+  mr_.reset();
+}
+
+Status BufferPool::AddSlot() {
+  std::unique_ptr<char[]> slab(new char[buffer_bytes_]);
+  CVFS_ASSIGN_OR_RETURN(std::unique_ptr<fabric::FabricMr> mr,
+                        ep_->Register(slab.get(), buffer_bytes_));
+  auto slot = std::make_unique<BufferSlot>(kind_);
+  slot->data = slab.get();
+  slot->capacity = buffer_bytes_;
+  slot->desc = mr->desc();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(slot.get());
+    slots_.push_back(std::move(slot));
+    extra_slabs_.push_back(std::move(slab));
+    extra_mrs_.push_back(std::move(mr));
+  }
+  cv_.notify_one();
+  return Status::Ok();
+}
 
 BufferSlot* BufferPool::Acquire(TimePoint deadline) {
   std::unique_lock<std::mutex> lock(mu_);

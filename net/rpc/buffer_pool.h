@@ -25,6 +25,9 @@ class BufferPool {
   // A free slot, waiting until `deadline` or Close(); nullptr on timeout or close.
   BufferSlot* Acquire(TimePoint deadline);
   void Release(BufferSlot* slot);
+  // Adds one freshly registered slot: replaces a slot the provider may still hold (an
+  // orphaned send to a broken peer), which must then never be released into the pool.
+  Status AddSlot();
   // Wakes and fails every waiting Acquire, now and later.
   void Close();
 
@@ -33,11 +36,16 @@ class BufferPool {
 
  private:
   BufferPool() = default;
+  fabric::FabricEndpoint* ep_ = nullptr;  // outlives the pool (the pool is owned by its user)
+  OpContext::Kind kind_ = OpContext::Kind::kSend;
   size_t buffer_bytes_ = 0;
   std::unique_ptr<char[]> slab_;
   std::unique_ptr<fabric::FabricMr> mr_;  // destroyed before slab_
   std::vector<std::unique_ptr<BufferSlot>> slots_;
   std::vector<BufferSlot*> all_;
+  // AddSlot's buffers (registered one by one); guarded by mu_.
+  std::vector<std::unique_ptr<char[]>> extra_slabs_;
+  std::vector<std::unique_ptr<fabric::FabricMr>> extra_mrs_;  // destroyed before extra_slabs_
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -119,6 +119,8 @@ Result<PeerId> RpcEndpoint::Impl::Connect(std::string_view address, Duration dea
   const TimePoint until = Now() + deadline;
   CVFS_ASSIGN_OR_RETURN(std::string raw, fabric::ParseAddress(address, options_.provider));
   CVFS_ASSIGN_OR_RETURN(uint64_t peer, ResolveRaw(raw));
+  // An explicit Connect retries a peer broken for not taking messages (it may have restarted).
+  Revive(peer);
   wire::EnvelopeFields env;
   env.kind = wire::EnvelopeKind::kHello;
   env.hello_node_name = options_.name;

@@ -80,6 +80,8 @@ void RpcEndpoint::Impl::Dispatch(wire::EnvelopeFields env, const Status& st, uin
     std::lock_guard<std::mutex> lock(peers_mu_);
     if (inserted_.count(source) == 0) source = fabric::kNoAddress;
   }
+  // A message from a peer proves it is back (a restarted daemon saying Hello).
+  if (source != fabric::kNoAddress) Revive(source);
   if (!st.ok()) {
     NoteMalformed(st, source);
     // Answer when the transport names the sender; a claimed address is used only for the

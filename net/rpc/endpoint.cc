@@ -1,6 +1,8 @@
 // RpcEndpoint lifecycle, the progress thread and the send path.
 #include <rdma/fi_errno.h>
 
+#include <algorithm>
+#include <optional>
 #include <thread>
 
 #include "core/logging.h"
@@ -72,6 +74,7 @@ RpcStats RpcEndpoint::stats() const {
   out.overload_rejections = s.overload_rejections.load();
   out.send_errors = s.send_errors.load();
   out.hellos_accepted = s.hellos_accepted.load();
+  out.peers_broken = impl_->peers_broken_.load();
   return out;
 }
 
@@ -184,6 +187,7 @@ void RpcEndpoint::Impl::ProgressLoop() {
   fabric::Completion batch[32];
   auto last_activity = Now();
   auto last_scan = Now();
+  auto last_stall_scan = Now();
   int idle_sleep_us = 1;
   while (!stopping_) {
     if (drivers_.load(std::memory_order_acquire) > 0) {
@@ -221,6 +225,10 @@ void RpcEndpoint::Impl::ProgressLoop() {
       }
     }
     const auto after = Now();
+    if (after - last_stall_scan >= kStallScanInterval) {
+      last_stall_scan = after;
+      ScanStalledSends(after);
+    }
     if (after - last_scan >= kExpiryScanInterval) {
       last_scan = after;
       for (PendingCall& call : pending_.TakeExpired(after)) {
@@ -268,7 +276,9 @@ void RpcEndpoint::Impl::HandleCompletion(const fabric::Completion& c) {
       auto* slot = static_cast<rpc::BufferSlot*>(op);
       const uint64_t request_id = slot->request_id;
       if (slot->unverified) unverified_in_flight_--;
-      send_pool_->Release(slot);
+      // An orphan's call was failed when its peer broke; a replaced orphan stays out of
+      // the pool (its replacement took its place).
+      if (NoteSendDone(slot, c.error)) send_pool_->Release(slot);
       if (c.error != 0) {
         stats_.send_errors++;
         if (request_id != 0) {
@@ -330,58 +340,268 @@ Status RpcEndpoint::Impl::SendBytes(uint64_t dest, std::string_view bytes, uint6
     }
     deadline = Now();  // never wait for a buffer
   }
+  if (Status place = ReserveSendPlace(dest, deadline, unverified); !place.ok()) {
+    if (unverified) unverified_in_flight_--;
+    return place;
+  }
   rpc::BufferSlot* slot = nullptr;
   if (tl_completion_depth > 0) {
     // This thread may be the only one reaping send completions: waiting for a buffer here
     // could deadlock. Reap them inline until a buffer frees up or the deadline passes.
     while ((slot = send_pool_->Acquire(Now())) == nullptr && Now() < deadline && !stopping_) {
-      fabric::Completion batch[32];
-      const int n = fabric_->Poll(batch, 32, 0);
-      for (int i = 0; i < n; ++i) {
-        auto* op = reinterpret_cast<rpc::OpContext*>(batch[i].context);
-        if (op != nullptr && op->kind == rpc::OpContext::Kind::kSend) {
-          HandleCompletion(batch[i]);
-        } else {
-          std::lock_guard<std::mutex> lock(deferred_mu_);
-          deferred_.push_back(batch[i]);
-          have_deferred_ = true;
-        }
-      }
+      ReapSendsInline();
     }
   } else {
     slot = send_pool_->Acquire(deadline);
   }
-  if (slot == nullptr && unverified) {
-    unverified_in_flight_--;
-    return Status::ResourceExhausted("no send buffer free");
-  }
   if (slot == nullptr) {
+    UnreserveSendPlace(dest);
+    if (unverified) {
+      unverified_in_flight_--;
+      return Status::ResourceExhausted("no send buffer free");
+    }
     return stopping_ ? Status::Unavailable("rpc endpoint shut down")
                      : Status::DeadlineExceeded("no send buffer free before the deadline");
   }
   std::memcpy(slot->data, bytes.data(), bytes.size());
   slot->request_id = request_id;
   slot->unverified = unverified;
+  // Recorded before the post: the completion may be handled before PostSend returns.
+  NoteSendPosted(slot, dest, deadline);
   int rc;
   int backoff_us = 1;
+  const TimePoint refused_since = Now();
   while ((rc = fabric_->PostSend(dest, slot->data, bytes.size(), slot->desc, &slot->storage)) ==
          -FI_EAGAIN) {
-    if (stopping_ || Now() >= deadline) {
+    // The provider refuses a send to a peer whose connection is down or whose queue is
+    // full; the progress thread breaks such a peer at this send's stall time.
+    std::optional<std::string> broken = BrokenLabel(dest);
+    const TimePoint now = Now();
+    const bool refused_too_long = now - refused_since >= kRefusedStallLimit;
+    if (stopping_ || broken || refused_too_long || now >= deadline) {
       if (unverified) unverified_in_flight_--;
+      NoteSendDone(slot);  // never reached the provider: ours to release even if orphaned
       send_pool_->Release(slot);
-      return stopping_ ? Status::Unavailable("rpc endpoint shut down")
-                       : Status::DeadlineExceeded("send queue full until the deadline");
+      if (stopping_) return Status::Unavailable("rpc endpoint shut down");
+      if (broken) return Status::Unavailable("peer " + *broken + " is not accepting messages");
+      if (refused_too_long) {
+        BreakPeer(dest, "the provider refused sends to it");
+        return Status::Unavailable("peer " + PeerLabel(dest) + " is not accepting messages");
+      }
+      return Status::DeadlineExceeded("send queue full until the deadline");
     }
     std::this_thread::sleep_for(std::chrono::microseconds(backoff_us));
     backoff_us = std::min(backoff_us * 2, 1000);
   }
   if (rc != 0) {
     if (unverified) unverified_in_flight_--;
+    NoteSendDone(slot);
     send_pool_->Release(slot);
     stats_.send_errors++;
     return Status::Unavailable(std::string("fi_send: ") + fi_strerror(-rc));
   }
   return Status::Ok();
+}
+
+// Dead peers (docs/design/transport.md). tcp;ofi_rxm refuses (-FI_EAGAIN) every send to a
+// peer whose connection dropped, and a peer that stops reading leaves accepted sends in the
+// provider indefinitely. So: at most kMaxSendsPerPeer sends per peer are in the provider;
+// a send refused for kRefusedStallLimit, or not completed at its stall time, breaks the
+// peer (its calls fail at once for a hold); its sends still in the provider become
+// orphans, replaced in the pool and released only by their own completions.
+
+namespace {
+
+std::chrono::steady_clock::time_point Steady(TimePoint t) {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(t.time_since_epoch()));
+}
+
+}  // namespace
+
+Status RpcEndpoint::Impl::ReserveSendPlace(uint64_t dest, TimePoint deadline, bool unverified) {
+  std::unique_lock<std::mutex> lock(tx_mu_);
+  for (;;) {
+    PeerTx& p = peer_tx_[dest];
+    const TimePoint now = Now();
+    if (p.broken) {
+      if (now < p.broken_until) {
+        return Status::Unavailable("peer " + p.label + " is not accepting messages");
+      }
+      p.broken = false;  // the hold is over: try it again (it may have restarted)
+      broken_now_--;
+    }
+    // Unverified sends never wait and have their own global cap (kMaxUnverifiedSends).
+    // Sends from a completion-handling thread (inline replies, error replies) skip the cap
+    // too: that thread is the one that would reap the completions freeing a place (on shm
+    // none freed within the 1 s reply budget, net_malformed_test), and they are bounded
+    // by the buffer pool and the stall check.
+    if (p.in_flight < kMaxSendsPerPeer || unverified || tl_completion_depth > 0) {
+      p.in_flight++;
+      return Status::Ok();
+    }
+    if (stopping_) return Status::Unavailable("rpc endpoint shut down");
+    if (now >= deadline) {
+      return Status::DeadlineExceeded("sends to the peer did not complete before the deadline");
+    }
+    // Bounded waits: the progress thread breaks a stalled peer within kStallScanInterval
+    // of its first stalled send, and notifies.
+    tx_cv_.wait_until(lock,
+                      std::min(Steady(deadline), Steady(now) + std::chrono::milliseconds(10)));
+  }
+}
+
+void RpcEndpoint::Impl::UnreserveSendPlace(uint64_t dest) {
+  {
+    std::lock_guard<std::mutex> lock(tx_mu_);
+    auto it = peer_tx_.find(dest);
+    if (it != peer_tx_.end() && it->second.in_flight > 0) it->second.in_flight--;
+  }
+  tx_cv_.notify_all();
+}
+
+void RpcEndpoint::Impl::NoteSendPosted(rpc::BufferSlot* slot, uint64_t dest, TimePoint deadline) {
+  std::lock_guard<std::mutex> lock(tx_mu_);
+  slot->dest = dest;
+  slot->stall_at = std::min(deadline, Now() + kSendStallLimit);
+  in_flight_.insert(slot);
+}
+
+bool RpcEndpoint::Impl::NoteSendDone(rpc::BufferSlot* slot, int error) {
+  {
+    std::lock_guard<std::mutex> lock(tx_mu_);
+    if (slot->orphaned) {
+      LOG_DEBUG("rpc.orphan_send_done name={} dest={} error={}", options_.name, slot->dest,
+                error == 0 ? std::string("none") : std::string(fi_strerror(error)));
+      const bool replaced = slot->replaced;
+      slot->orphaned = false;
+      slot->replaced = false;
+      orphans_--;
+      return !replaced;
+    }
+    if (in_flight_.erase(slot) == 0) return true;
+    auto it = peer_tx_.find(slot->dest);
+    if (it != peer_tx_.end()) {
+      if (it->second.in_flight > 0) it->second.in_flight--;
+      if (error == 0) it->second.hold = kBrokenHold;  // the peer takes messages again
+    }
+  }
+  tx_cv_.notify_all();
+  return true;
+}
+
+void RpcEndpoint::Impl::ReapSendsInline() {
+  fabric::Completion batch[32];
+  const int n = fabric_->Poll(batch, 32, 0);
+  for (int i = 0; i < n; ++i) {
+    auto* op = reinterpret_cast<rpc::OpContext*>(batch[i].context);
+    if (op != nullptr && op->kind == rpc::OpContext::Kind::kSend) {
+      HandleCompletion(batch[i]);
+    } else {
+      std::lock_guard<std::mutex> lock(deferred_mu_);
+      deferred_.push_back(batch[i]);
+      have_deferred_ = true;
+    }
+  }
+  if (n == 0) std::this_thread::yield();
+}
+
+void RpcEndpoint::Impl::ScanStalledSends(TimePoint now) {
+  std::vector<uint64_t> stalled;
+  {
+    std::lock_guard<std::mutex> lock(tx_mu_);
+    for (const rpc::BufferSlot* slot : in_flight_) {
+      if (slot->stall_at > now) continue;
+      if (peer_tx_[slot->dest].broken) continue;
+      if (std::find(stalled.begin(), stalled.end(), slot->dest) == stalled.end()) {
+        stalled.push_back(slot->dest);
+      }
+    }
+  }
+  for (uint64_t dest : stalled) BreakPeer(dest, "a send did not complete by its deadline");
+}
+
+std::string RpcEndpoint::Impl::PeerLabel(uint64_t dest) {
+  std::lock_guard<std::mutex> lock(peers_mu_);
+  std::string label;
+  if (auto it = sessions_.find(dest); it != sessions_.end() && !it->second.name.empty()) {
+    label = it->second.name + " ";
+  }
+  for (const auto& [raw, addr] : raw_to_addr_) {
+    if (addr == dest) return label + fabric::FormatAddress(options_.provider, raw);
+  }
+  return label + "#" + std::to_string(dest);
+}
+
+void RpcEndpoint::Impl::BreakPeer(uint64_t dest, const char* why) {
+  const std::string label = PeerLabel(dest);
+  int orphaned = 0;
+  int replacements = 0;
+  Duration hold{};
+  {
+    std::lock_guard<std::mutex> lock(tx_mu_);
+    PeerTx& p = peer_tx_[dest];
+    if (p.broken) return;
+    p.broken = true;
+    broken_now_++;
+    hold = p.hold;
+    p.broken_until = Now() + p.hold;
+    p.hold = std::min<Duration>(p.hold * 2, kMaxBrokenHold);
+    p.label = label;
+    // Its sends still in the provider become orphans: no longer counted against the peer,
+    // never reused unless their own completion comes back; the pool gets replacements.
+    for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+      rpc::BufferSlot* slot = *it;
+      if (slot->dest != dest) {
+        ++it;
+        continue;
+      }
+      slot->orphaned = true;
+      orphans_++;
+      orphaned++;
+      if (orphans_replaced_ < kMaxOrphanReplacements) {
+        slot->replaced = true;
+        orphans_replaced_++;
+        replacements++;
+      }
+      if (p.in_flight > 0) p.in_flight--;
+      it = in_flight_.erase(it);
+    }
+  }
+  tx_cv_.notify_all();
+  peers_broken_++;
+  LOG_WARN("rpc.peer_broken name={} peer={} orphaned_sends={} hold_ms={} why={}", options_.name,
+           label, orphaned, std::chrono::duration_cast<std::chrono::milliseconds>(hold).count(),
+           why);
+  for (int i = 0; i < replacements; ++i) {
+    if (Status st = send_pool_->AddSlot(); !st.ok()) {
+      LOG_WARN("rpc.send_slot_replace_failed name={} error={}", options_.name, st.ToString());
+      break;
+    }
+  }
+  for (PendingCall& call : pending_.TakePeer(dest)) {
+    CompleteCall(std::move(call),
+                 Status::Unavailable("peer " + label + " is not accepting messages"));
+  }
+}
+
+std::optional<std::string> RpcEndpoint::Impl::BrokenLabel(uint64_t dest) {
+  std::lock_guard<std::mutex> lock(tx_mu_);
+  auto it = peer_tx_.find(dest);
+  if (it == peer_tx_.end() || !it->second.broken) return std::nullopt;
+  return it->second.label;
+}
+
+void RpcEndpoint::Impl::Revive(uint64_t dest) {
+  if (broken_now_.load(std::memory_order_acquire) == 0) return;
+  {
+    std::lock_guard<std::mutex> lock(tx_mu_);
+    auto it = peer_tx_.find(dest);
+    if (it == peer_tx_.end() || !it->second.broken) return;
+    it->second.broken = false;
+    broken_now_--;
+  }
+  tx_cv_.notify_all();
 }
 
 void RpcEndpoint::Impl::CompleteCall(PendingCall call, Result<std::string> result) {

@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -69,6 +70,24 @@ class RpcEndpoint::Impl {
   static constexpr size_t kRmaChunkBytes = 1 << 20;
   static constexpr size_t kRmaWindow = 8;  // chunks in flight per transfer
   static constexpr int kMaxUnverifiedSends = 16;
+  // Dead peers (docs/design/transport.md): at most this many sends to one peer are in the
+  // provider at once; a send not completed by min(its deadline, post + kSendStallLimit)
+  // marks its peer broken: its pending calls and new sends to it fail at once with
+  // kUnavailable for a hold (kBrokenHold, doubling up to kMaxBrokenHold), or until Connect
+  // or a message from it.
+  static constexpr int kMaxSendsPerPeer = 16;
+  static constexpr auto kSendStallLimit = std::chrono::seconds(1);
+  // A send refused with -FI_EAGAIN this long (rxm refuses sends to a peer it cannot
+  // connect to) also breaks its peer.
+  static constexpr auto kRefusedStallLimit = std::chrono::milliseconds(250);
+  // How long a broken peer's sends fail at once: doubles per break without a completed
+  // send in between, from kBrokenHold up to kMaxBrokenHold. Connect retries at once.
+  static constexpr auto kBrokenHold = std::chrono::seconds(2);
+  static constexpr auto kMaxBrokenHold = std::chrono::seconds(10);
+  // Send slots orphaned by breaks that get a freshly registered replacement (bounds the
+  // memory a flapping peer can pin: kMaxOrphanReplacements * buffer size).
+  static constexpr size_t kMaxOrphanReplacements = 256;
+  static constexpr auto kStallScanInterval = std::chrono::milliseconds(5);
   // A synchronous caller polls the completion queue itself for at most this long before
   // it blocks on a condition variable (and hands progress back to the progress thread).
   static constexpr auto kCallerSpin = std::chrono::microseconds(100);
@@ -104,6 +123,29 @@ class RpcEndpoint::Impl {
   Status SendBytes(uint64_t dest, std::string_view bytes, uint64_t request_id, TimePoint deadline,
                    bool unverified = false);
   void CompleteCall(PendingCall call, Result<std::string> result);
+  // Reserves one of `dest`'s kMaxSendsPerPeer send places, waiting (never past `deadline`)
+  // while all are taken. `unverified` sends and sends from a completion-handling thread
+  // skip the per-peer cap (never wait there). kUnavailable at once while `dest` is broken.
+  Status ReserveSendPlace(uint64_t dest, TimePoint deadline, bool unverified);
+  void UnreserveSendPlace(uint64_t dest);
+  // Send-completion bookkeeping: records `slot` as posted to `dest` / as completed.
+  void NoteSendPosted(rpc::BufferSlot* slot, uint64_t dest, TimePoint deadline);
+  // Returns false for an orphaned slot (then the caller must not release it into the pool:
+  // it was replaced; it is dropped instead).
+  bool NoteSendDone(rpc::BufferSlot* slot, int error = 0);
+  // Reaps send completions on this (completion-handling) thread; others are deferred.
+  void ReapSendsInline();
+  // Progress thread: declares broken every peer with a send stalled at `now`.
+  void ScanStalledSends(TimePoint now);
+  // Marks `dest` broken, orphans its sends still in the provider (replacing their slots),
+  // fails its pending calls. Any thread not holding tx_mu_ or peers_mu_.
+  void BreakPeer(uint64_t dest, const char* why);
+  // Connect, or a message received from `dest`: clears its broken state so the Hello (or
+  // the next call) can go out.
+  void Revive(uint64_t dest);
+  std::string PeerLabel(uint64_t dest);
+  // The label of `dest` while it is broken, else nullopt.
+  std::optional<std::string> BrokenLabel(uint64_t dest);
 
   // dispatch.cc
   // Decodes and dispatches one message (test hooks; the receive path decodes straight from
@@ -174,6 +216,23 @@ class RpcEndpoint::Impl {
   std::unordered_map<std::string, uint64_t> raw_to_addr_;  // guarded by peers_mu_
   std::unordered_map<uint64_t, PeerSession> sessions_;     // guarded by peers_mu_
   std::unordered_set<uint64_t> inserted_;  // guarded by peers_mu_: handles we inserted
+
+  // Per-peer send accounting (dead peers). Lock order: peers_mu_ before tx_mu_.
+  struct PeerTx {
+    int in_flight = 0;  // send places reserved (posted or about to be)
+    bool broken = false;
+    TimePoint broken_until;       // while broken: sends fail at once until then
+    std::string label;            // printable address, set when broken
+    Duration hold = kBrokenHold;  // the next break's hold
+  };
+  std::mutex tx_mu_;
+  std::condition_variable tx_cv_;                   // a place freed or a peer broke
+  std::unordered_map<uint64_t, PeerTx> peer_tx_;    // guarded by tx_mu_
+  std::unordered_set<rpc::BufferSlot*> in_flight_;  // guarded by tx_mu_: posted send slots
+  std::atomic<uint64_t> peers_broken_{0};
+  std::atomic<int> broken_now_{0};  // peers currently broken (lets the receive path skip tx_mu_)
+  size_t orphans_replaced_ = 0;     // guarded by tx_mu_
+  size_t orphans_ = 0;              // guarded by tx_mu_: orphaned slots not completed yet
 };
 
 template <typename Done>

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 
+#include "core/clock.h"
 #include "core/status.h"
 #include "net/fabric/fabric_endpoint.h"
 
@@ -31,6 +32,14 @@ struct BufferSlot : OpContext {
   void* desc = nullptr;
   uint64_t request_id = 0;  // send slots: the call to fail if the send fails (0: none)
   bool unverified = false;  // send slots: an error reply to an address only claimed
+  // Send slots, from post to completion (guarded by RpcEndpoint::Impl::tx_mu_): the
+  // destination, and when a send still not completed means its peer stopped taking messages.
+  uint64_t dest = 0;
+  TimePoint stall_at;
+  // Set when its peer broke with this send still in the provider: the slot was
+  // replaced in the pool and is released (if ever) only by its own completion.
+  bool orphaned = false;
+  bool replaced = false;  // orphaned and a replacement slot joined the pool
 };
 
 // Tracks the chunks of one RmaRead/RmaWrite; shared by the caller and every chunk.

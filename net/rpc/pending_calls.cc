@@ -30,6 +30,20 @@ std::vector<PendingCall> PendingCalls::TakeExpired(TimePoint now) {
   return out;
 }
 
+std::vector<PendingCall> PendingCalls::TakePeer(uint64_t peer) {
+  std::vector<PendingCall> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = calls_.begin(); it != calls_.end();) {
+    if (it->second.peer == peer) {
+      out.push_back(std::move(it->second));
+      it = calls_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
 std::vector<PendingCall> PendingCalls::TakeAll() {
   std::vector<PendingCall> out;
   std::lock_guard<std::mutex> lock(mu_);

@@ -32,6 +32,8 @@ class PendingCalls {
   // Removes and returns the calls whose deadline is at or before `now`.
   std::vector<PendingCall> TakeExpired(TimePoint now);
   std::vector<PendingCall> TakeAll();
+  // Removes and returns the calls sent to `peer`.
+  std::vector<PendingCall> TakePeer(uint64_t peer);
   // The earliest deadline, if any call is pending.
   std::optional<TimePoint> NextDeadline() const;
   size_t size() const;
