@@ -187,8 +187,8 @@ class RpcEndpoint {
   // dropped and counted), kUnavailable when the peer is unreachable or we shut down,
   // or at once while the peer is broken: a peer whose sends the provider refused for
   // 250 ms, or did not complete by min(deadline, 1 s), is "not accepting messages" for a
-  // hold (2 s, doubling up to 60 s while it stays dead); Connect to it retries at once,
-  // and the same PeerId works again once it answers,
+  // hold (2 s, doubling up to 10 s while it stays dead) that Connect to it, or a message
+  // from it, ends at once (the same PeerId works again once it answers),
   // kPermissionDenied without an accepted Hello, kNotFound for an unknown method,
   // kMalformedMessage for a garbled reply, else the handler's own Status.
   Result<std::string> Call(PeerId peer, uint16_t method, std::string_view payload,
