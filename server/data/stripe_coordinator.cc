@@ -30,7 +30,8 @@ std::string Describe(const StripeId& id) {
 std::vector<Result<std::string>> FanOut(
     StripeCoordinator::StripeOp& op, net::RpcEndpoint& endpoint, const std::vector<bool>& cells,
     net::Method method, const std::function<std::string(int)>& payload,
-    const std::function<Result<std::string>(int, CellStore*)>& local) {
+    const std::function<Result<std::string>(int, CellStore*)>& local,
+    const std::function<void()>& meanwhile) {
   const int width = op.width();
   net::CallGroup group(endpoint, width);
   const Duration timeout = op.CallTimeout();
@@ -45,6 +46,7 @@ std::vector<Result<std::string>> FanOut(
   for (int k = 0; k < width; ++k) {
     if (cells[k] && op.local[k] != nullptr) group.Set(k, local(k, op.local[k]));
   }
+  if (meanwhile) meanwhile();
   group.Wait();
   std::vector<Result<std::string>> results;
   results.reserve(width);
@@ -205,20 +207,38 @@ Result<std::string> StripeCoordinator::WriteStripe(const net::RpcContext& contex
                                    std::to_string(request.length) + ") does not fit a " +
                                    std::to_string(op.geometry.stripe_bytes()) + "-byte stripe");
   }
-  StripeLocks::Guard guard(locks_, op.id);
-  CVFS_ASSIGN_OR_RETURN(StripeState state, LoadState(op));
   auto pull = [&](net::RegisteredBufferPool::Lease& staging) {
     return endpoint_.RmaRead(context.peer, staging.region(), request.offset_in_stripe,
                              request.length, request.source, request.source_offset,
                              Remaining(context.deadline));
   };
+  StripeLocks::Guard guard(locks_, op.id);
+  if (request.offset_in_stripe != 0 || request.length != op.geometry.stripe_bytes()) {
+    CVFS_ASSIGN_OR_RETURN(StripeState state, LoadState(op));
+    CVFS_ASSIGN_OR_RETURN(uint64_t version,
+                          WriteRange(op, state, request.offset_in_stripe, request.length, pull));
+    return wire::EncodeWriteStripeReply({version});
+  }
+  // A full stripe keeps no old byte, whatever the stripe's state: pull the new bytes while
+  // the members are asked for their versions (a cache miss), not after (one round less on
+  // the critical path of every new stripe).
+  CVFS_ASSIGN_OR_RETURN(auto staging, pool_.Acquire(size_t(op.width()) * op.geometry.cell_bytes));
+  Status pulled = Status::Unavailable("new bytes not pulled");
+  auto state = LoadState(op, [&] { pulled = pull(staging); });
+  if (!pulled.ok()) {
+    staging.Discard();  // a late RMA may still land in it
+    return pulled.WithContext("write of " + Describe(op.id) + ": new bytes");
+  }
+  if (!state.ok()) return state.status();
+  auto prefilled = [](net::RegisteredBufferPool::Lease&) { return Status::Ok(); };
   CVFS_ASSIGN_OR_RETURN(uint64_t version,
-                        WriteRange(op, state, request.offset_in_stripe, request.length, pull));
+                        WriteRange(op, *state, 0, request.length, prefilled, std::move(staging)));
   return wire::EncodeWriteStripeReply({version});
 }
 
 Result<uint64_t> StripeCoordinator::WriteRange(StripeOp& op, StripeState& state, uint64_t offset,
-                                               uint64_t length, const FillNewBytes& fill) {
+                                               uint64_t length, const FillNewBytes& fill,
+                                               net::RegisteredBufferPool::Lease staging) {
   const int n = op.data_cells();
   const int width = op.width();
   const uint32_t cell_bytes = op.geometry.cell_bytes;
@@ -245,7 +265,14 @@ Result<uint64_t> StripeCoordinator::WriteRange(StripeOp& op, StripeState& state,
   const uint32_t parity_len = *std::max_element(lengths.begin(), lengths.begin() + n);
   for (int k = n; k < width; ++k) lengths[k] = parity_len;
 
-  CVFS_ASSIGN_OR_RETURN(auto staging, pool_.Acquire(size_t(width) * cell_bytes));
+  if (staging) {
+    // Filled before the state was known: only a write that keeps no old byte may do that
+    // (the zeroing below then touches none of the new bytes either).
+    assert(!any_old && offset == 0 && length == op.geometry.stripe_bytes());
+    if (any_old) return Status::Internal("prefilled staging for a read-modify-write");
+  } else {
+    CVFS_ASSIGN_OR_RETURN(staging, pool_.Acquire(size_t(width) * cell_bytes));
+  }
   // Every byte of [0, parity_len) of each data cell must hold the old data, the new data or
   // zeros: the parity is computed over all of them. Old data (when any is kept) is read for
   // [0, old_max) of every cell; zero what neither that read nor the write fills.

@@ -91,14 +91,18 @@ class StripeCoordinator {
   // Resolves the stripe under the current map; kUnavailable unless this node is its primary.
   Result<StripeOp> Begin(uint32_t fs_id, uint64_t inode, uint64_t stripe, TimePoint deadline);
   // The stripe's committed state: cached, or discovered (and recovered) from the members.
-  // Requires the stripe lock.
-  Result<StripeState> LoadState(StripeOp& op);
-  Result<StripeState> Discover(StripeOp& op);
+  // `meanwhile` (if any) runs exactly once on this thread: while the members are asked, or
+  // at once on a cache hit. Requires the stripe lock.
+  Result<StripeState> LoadState(StripeOp& op, const std::function<void()>& meanwhile = {});
+  Result<StripeState> Discover(StripeOp& op, const std::function<void()>& meanwhile);
   // Writes [offset, +length) of the stripe; `fill` puts the new bytes into the staging
   // buffer at their stripe offsets (after the old data is in place). Requires the lock.
+  // `staging`: a buffer (width x cell_bytes) that already holds the new bytes, for a write
+  // of the whole stripe only (no old byte to read first); empty: acquired here.
   using FillNewBytes = std::function<Status(net::RegisteredBufferPool::Lease& staging)>;
   Result<uint64_t> WriteRange(StripeOp& op, StripeState& state, uint64_t offset, uint64_t length,
-                              const FillNewBytes& fill);
+                              const FillNewBytes& fill,
+                              net::RegisteredBufferPool::Lease staging = {});
   // Reads the first `length` bytes of every cell listed in `wanted` at `state.version` into
   // the staging buffer (cell k at k * cell_bytes), decoding around cells that cannot be read.
   Status ReadOldCells(StripeOp& op, const StripeState& state, const std::vector<bool>& wanted,

@@ -48,12 +48,14 @@ struct StripeCoordinator::StripeOp {
 };
 
 // Runs one member operation on every cell in `cells`, in parallel: remote members get
-// `method` with `payload(k)`, local ones run `local(k, store)` on this thread meanwhile.
+// `method` with `payload(k)`, local ones run `local(k, store)` on this thread meanwhile,
+// then `meanwhile` (if any) runs on this thread while the remote calls are still out.
 // Returns one result per cell (unset cells: kUnavailable "not asked").
 std::vector<Result<std::string>> FanOut(
     StripeCoordinator::StripeOp& op, net::RpcEndpoint& endpoint, const std::vector<bool>& cells,
     net::Method method, const std::function<std::string(int)>& payload,
-    const std::function<Result<std::string>(int, CellStore*)>& local);
+    const std::function<Result<std::string>(int, CellStore*)>& local,
+    const std::function<void()>& meanwhile = {});
 
 // CommitCell (`commit`) or AbortCell of `version` on every cell in `cells`, in parallel;
 // `sync` makes commits durable before they are acknowledged.

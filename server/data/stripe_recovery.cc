@@ -23,16 +23,21 @@ std::string Describe(const StripeId& id) {
 
 }  // namespace
 
-Result<StripeState> StripeCoordinator::LoadState(StripeOp& op) {
+Result<StripeState> StripeCoordinator::LoadState(StripeOp& op,
+                                                 const std::function<void()>& meanwhile) {
   std::optional<StripeState> cached = cache_.Get(op.id);
-  if (cached && cached->valid) return *cached;
-  CVFS_ASSIGN_OR_RETURN(StripeState state, Discover(op));
+  if (cached && cached->valid) {
+    if (meanwhile) meanwhile();
+    return *cached;
+  }
+  CVFS_ASSIGN_OR_RETURN(StripeState state, Discover(op, meanwhile));
   if (cached) state.next_version = std::max(state.next_version, cached->next_version);
   cache_.Put(op.id, state);
   return state;
 }
 
-Result<StripeState> StripeCoordinator::Discover(StripeOp& op) {
+Result<StripeState> StripeCoordinator::Discover(StripeOp& op,
+                                                const std::function<void()>& meanwhile) {
   const int width = op.width();
   const int n = op.data_cells();
   std::vector<bool> targets(width);
@@ -47,7 +52,8 @@ Result<StripeState> StripeCoordinator::Discover(StripeOp& op) {
           reply.versions.push_back({v.version, v.length, v.state == CellState::kCommitted});
         }
         return wire::EncodeCellVersionsReply(reply);
-      });
+      },
+      meanwhile);
   std::vector<std::vector<wire::StoredVersion>> held(width);
   std::vector<bool> answered(width, false);
   int answered_count = 0;

@@ -172,7 +172,8 @@ int Run(const Settings& s) {
   options.base_dir = s.dir;
   const uint64_t per_stream = s.mib_per_stream << 20;
   const uint64_t total = per_stream * s.streams;
-  if (s.tmpfs) options.drive_tmpfs_bytes = total * 2 / 6 * 2 + (256ull << 20);
+  // Cells of both block sizes, plus room for the local-file baseline on drive 0.
+  if (s.tmpfs) options.drive_tmpfs_bytes = total * 2 / 6 * 2 + total + (256ull << 20);
   std::printf(
       "datapath_bench: 6 cvfsd on loopback (%s), 4+2, 128 KiB cells, drives on %s, "
       "%d streams x %llu MiB\n",
