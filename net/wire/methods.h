@@ -18,9 +18,6 @@ enum class Method : uint16_t {
   // Request JSON {"path"}; reply JSON {"index", "path", "capacity_bytes", "free_bytes"}.
   kAddDrive = 110,
   kFirstData = 1000,
-
-  // 60000-60999: reserved for tests; never used by production code.
-  kFirstTest = 60000,
   // Data path (docs/design/datapath.md); payloads in net/wire/data.fbs.
   kWriteStripe = 1000,     // client -> primary: WriteStripeRequest -> WriteStripeReply
   kPrepareCell = 1001,     // primary -> member: PrepareCellRequest -> EmptyReply
@@ -31,6 +28,9 @@ enum class Method : uint16_t {
   kReportCell = 1006,      // client -> primary: ReportCellRequest -> EmptyReply
   kTruncateObject = 1007,  // client -> primary: TruncateObjectRequest -> EmptyReply
   kDeleteStripes = 1008,   // primary -> node: DeleteStripesRequest -> EmptyReply
+
+  // 60000-60999: reserved for tests; never used by production code.
+  kFirstTest = 60000,
   kLastTest = 60999,
 };
 
