@@ -91,10 +91,27 @@ pid_t SpawnArgv(const std::vector<std::string>& argv, int stdout_fd, const std::
   return pid;
 }
 
+// libfabric's shm provider names its regions /dev/shm/<pid>:<...>; a process killed with
+// SIGKILL never removes them. Left behind they fill /dev/shm (GBs over a few test runs), and
+// a later process that gets the same pid cannot open its shm endpoint ("Device or resource
+// busy"). Removes the regions of a reaped process.
+void RemoveShmRegionsOf(pid_t pid) {
+  const std::string prefix = std::to_string(pid) + ":";
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/dev/shm", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (it->path().filename().string().rfind(prefix, 0) == 0) {
+      std::error_code ignored;
+      std::filesystem::remove(it->path(), ignored);
+    }
+  }
+}
+
 void KillAndReap(pid_t* pid) {
   if (*pid <= 0) return;
   kill(*pid, SIGKILL);
   waitpid(*pid, nullptr, 0);
+  RemoveShmRegionsOf(*pid);
   *pid = -1;
 }
 
