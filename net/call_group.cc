@@ -19,12 +19,15 @@ void CallGroup::Start(size_t slot, PeerId peer, Method method, std::string paylo
   // The state is shared with the completion so a late completion never touches freed memory.
   endpoint_.CallAsync(peer, MethodId(method), std::move(payload), timeout,
                       [state = state_, slot](Result<std::string> r) {
+                        bool last = false;
                         {
                           std::lock_guard lock(state->mu);
                           state->results[slot].emplace(std::move(r));
-                          --state->outstanding;
+                          last = --state->outstanding == 0;
                         }
-                        state->cv.notify_all();
+                        // Waiters wait for all: waking the owner once per member would
+                        // cost it a context switch per completion for nothing.
+                        if (last) state->cv.notify_all();
                       });
 }
 
