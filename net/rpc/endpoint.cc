@@ -2,6 +2,7 @@
 #include <rdma/fi_errno.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 #include <thread>
 
@@ -18,7 +19,6 @@ TimePoint Now() { return Clock::System().Now(); }
 // After any completion the progress thread keeps polling this long before it blocks
 // (measured: 100 us cost 5x in tcp round-trip latency, every wake-up is a thread hop):
 // replies to calls just sent usually arrive within it, which saves a wake-up.
-constexpr auto kSpinAfterActivity = std::chrono::microseconds(1000);
 // Upper bound on a blocking wait: how late a deadline may be noticed by the progress thread.
 constexpr int kMaxWaitMs = 10;
 constexpr auto kExpiryScanInterval = std::chrono::milliseconds(1);
@@ -93,6 +93,11 @@ Status RpcEndpoint::Impl::Init(RpcOptions options) {
     return Status::InvalidArgument("rpc options out of range");
   }
   options_ = std::move(options);
+  if (const char* spin = getenv("CVFS_PROGRESS_SPIN_US")) {
+    options_.progress_spin_us = std::max(0, atoi(spin));
+  }
+  if (options_.progress_spin_us < 0) return Status::InvalidArgument("progress_spin_us < 0");
+  spin_after_activity_ = std::chrono::microseconds(options_.progress_spin_us);
   fabric::FabricOptions fo;
   fo.provider = options_.provider;
   fo.host = options_.host;
@@ -203,7 +208,7 @@ void RpcEndpoint::Impl::ProgressLoop() {
     } else {
       const auto now = Now();
       int timeout_ms = 0;
-      const bool spinning = now - last_activity < kSpinAfterActivity;
+      const bool spinning = now - last_activity < spin_after_activity_;
       const bool block = !spinning && options_.progress_poll_us == 0 && fabric_->can_wait();
       if (block) timeout_ms = kMaxWaitMs;
       int n = 0;

@@ -184,6 +184,7 @@ class RpcEndpoint::Impl {
   std::string address_;
   std::unique_ptr<BufferPool> recv_pool_;
   std::unique_ptr<BufferPool> send_pool_;
+  std::chrono::microseconds spin_after_activity_{0};  // const after Init
   std::unique_ptr<rpc::WorkerPool> workers_;
   std::unique_ptr<rpc::WorkerPool> coordinators_;  // kCoordinator handlers; may be null
 
