@@ -182,11 +182,21 @@ TEST_CASE("a peer restarted at the same address is reachable again", "[net][faul
   auto restarted = RpcEndpoint::Create(so);
   REQUIRE(restarted.ok());
   REQUIRE((*restarted)->address() == address);
-  auto again = client->Connect(address, 5s);
+  // rxm may still hold the connection to the old process for a moment: the first attempts
+  // can fail with kUnavailable ("Transport endpoint is not connected"); a retry within a few
+  // seconds must succeed (seen in about 1 run of 6 under load).
+  Result<PeerId> again = Status::Unavailable("not tried");
+  Result<std::string> ok = Status::Unavailable("not tried");
+  const auto retry_until = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < retry_until) {
+    again = client->Connect(address, 5s);
+    if (again.ok()) ok = client->Call(*peer, Method::kPing, "back", 5s);
+    if (again.ok() && ok.ok()) break;
+    std::this_thread::sleep_for(200ms);
+  }
   INFO(again.status().ToString());
   REQUIRE(again.ok());
   CHECK(*again == *peer);
-  auto ok = client->Call(*peer, Method::kPing, "back", 5s);
   INFO(ok.status().ToString());
   REQUIRE(ok.ok());
   CHECK(*ok == "back");
