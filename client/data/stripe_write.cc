@@ -50,8 +50,8 @@ Status DataObjectClient::Write(uint64_t inode, uint64_t offset, std::span<const 
   }
 
   auto completions = std::make_shared<WriteCompletions>();
-  std::deque<size_t> todo;
-  for (size_t i = 0; i < stripes.size(); ++i) todo.push_back(i);
+  std::deque<size_t> waiting;
+  for (size_t i = 0; i < stripes.size(); ++i) waiting.push_back(i);
   std::vector<int> attempts(stripes.size(), 0);
   std::vector<std::optional<NodeId>> primaries(stripes.size());  // of the last attempt
   std::vector<TimePoint> not_before(stripes.size(), TimePoint{});
@@ -112,13 +112,13 @@ Status DataObjectClient::Write(uint64_t inode, uint64_t offset, std::span<const 
   while (finished < stripes.size()) {
     // Start what the window allows (stripes waiting for their backoff stay queued).
     const TimePoint now = Clock::System().Now();
-    for (size_t n = todo.size();
+    for (size_t n = waiting.size();
          failure.ok() && n > 0 && in_flight < static_cast<size_t>(options_.max_stripes_in_flight);
          --n) {
-      const size_t i = todo.front();
-      todo.pop_front();
+      const size_t i = waiting.front();
+      waiting.pop_front();
       if (not_before[i] > now) {
-        todo.push_back(i);
+        waiting.push_back(i);
         continue;
       }
       if (Status st = issue(i); !st.ok()) {
@@ -154,7 +154,7 @@ Status DataObjectClient::Write(uint64_t inode, uint64_t offset, std::span<const 
       not_before[i] = Clock::System().Now() + backoff;
       LOG_DEBUG("client.write_retry inode={} stripe={} attempt={} error=\"{}\"", inode,
                 stripes[i].stripe, attempts[i], st.ToString());
-      todo.push_back(i);
+      waiting.push_back(i);
       continue;
     }
     ++finished;

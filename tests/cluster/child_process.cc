@@ -161,9 +161,10 @@ std::string TailFile(const std::string& path, int lines) {
   return out;
 }
 
-Result<std::string> MakeTempDir(const std::string& prefix) {
-  const char* base = getenv("TMPDIR");
-  std::string templ = std::string(base && *base ? base : "/tmp") + "/" + prefix + "-XXXXXX";
+Result<std::string> MakeTempDir(const std::string& prefix, const std::string& base_dir) {
+  const char* env = getenv("TMPDIR");
+  const std::string base = !base_dir.empty() ? base_dir : (env && *env ? env : "/tmp");
+  std::string templ = base + "/" + prefix + "-XXXXXX";
   std::vector<char> buf(templ.begin(), templ.end());
   buf.push_back('\0');
   if (!mkdtemp(buf.data())) return Status::IoError("mkdtemp " + templ + ": " + strerror(errno));

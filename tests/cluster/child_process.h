@@ -63,8 +63,9 @@ Result<uint16_t> FindFreePort();
 // Last `lines` lines of a file, for printing a daemon's log when a test fails.
 std::string TailFile(const std::string& path, int lines = 40);
 
-// A fresh directory under $TMPDIR (or /tmp) named after `prefix`; removed by the owner.
-Result<std::string> MakeTempDir(const std::string& prefix);
+// A fresh directory named after `prefix` under `base_dir`, or under $TMPDIR (or /tmp) when
+// `base_dir` is empty; removed by the owner.
+Result<std::string> MakeTempDir(const std::string& prefix, const std::string& base_dir = "");
 
 // Runs a shell command, returning its exit code and capturing stdout (+stderr) into *out.
 int RunCommand(const std::string& command, std::string* out = nullptr);

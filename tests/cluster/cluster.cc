@@ -28,14 +28,8 @@ Result<std::unique_ptr<TestCluster>> TestCluster::Start(const ClusterOptions& op
   if (!options.base_dir.empty()) {
     std::error_code ec;
     fs::create_directories(options.base_dir, ec);
-    const std::string pattern = options.base_dir + "/cvfs-cluster-XXXXXX";
-    std::vector<char> buf(pattern.begin(), pattern.end());
-    buf.push_back('\0');
-    if (mkdtemp(buf.data()) == nullptr) return Status::IoError("mkdtemp in " + options.base_dir);
-    cluster->dir_ = buf.data();
-  } else {
-    CVFS_ASSIGN_OR_RETURN(cluster->dir_, MakeTempDir("cvfs-cluster"));
   }
+  CVFS_ASSIGN_OR_RETURN(cluster->dir_, MakeTempDir("cvfs-cluster", options.base_dir));
   std::vector<std::string> etcd_hosts;
   if (options.network_namespaces) {
     CVFS_ASSIGN_OR_RETURN(cluster->network_, TestNetwork::Create(options.nodes));

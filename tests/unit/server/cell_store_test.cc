@@ -25,6 +25,7 @@
 #include "core/stripe_layout.h"
 #include "server/store/cell_store.h"
 #include "server/store/group_sync.h"
+#include "tests/cluster/child_process.h"
 
 namespace cvfs::server {
 namespace {
@@ -35,10 +36,9 @@ namespace fs = std::filesystem;
 class TempDir {
  public:
   TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/cvfs-store-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
+    auto dir = cvfs::testing::MakeTempDir("cvfs-store");
+    REQUIRE(dir.ok());
+    path_ = *dir;
   }
   ~TempDir() {
     std::error_code ec;

@@ -12,9 +12,7 @@ Result<std::unique_ptr<InProcessDataCluster>> InProcessDataCluster::Start(
     const InProcessOptions& options) {
   std::unique_ptr<InProcessDataCluster> c(new InProcessDataCluster());
   c->options_ = options;
-  char tmpl[] = "/tmp/cvfs-datapath-XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) return Status::IoError("mkdtemp failed");
-  c->dir_ = tmpl;
+  CVFS_ASSIGN_OR_RETURN(c->dir_, MakeTempDir("cvfs-datapath"));
   CVFS_ASSIGN_OR_RETURN(c->munge_, MungeDaemon::Start(c->dir_ + "/munge"));
   c->map_.cluster = "inproc";
   c->map_.epoch = Epoch{1};
