@@ -11,6 +11,7 @@
 // Usage: datapath_bench [--tmpfs] [--mib-per-stream 256] [--streams 4] [--random-seconds 3]
 //                       [--random-threads 4] [--dir DIR] [--provider tcp;ofi_rxm]
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -29,6 +31,7 @@
 
 #include "core/erasure_code.h"
 #include "core/random.h"
+#include "net/rpc.h"
 #include "tests/cluster/datapath_support.h"
 
 namespace cvfs::testing {
@@ -48,7 +51,18 @@ struct Settings {
   int random_threads = 4;
   std::string dir = "/tmp";
   std::string provider = "tcp;ofi_rxm";
+  bool phase_times = false;  // print CLOCK_MONOTONIC phase boundaries (for perf record -k mono)
 };
+
+// With --phase-times: "phase NAME start|end SECONDS" on stderr, CLOCK_MONOTONIC, the clock
+// `perf record -k mono` stamps samples with, so `perf report --time A,B` isolates a phase.
+void PhaseMark(const Settings& s, const std::string& name, const char* edge) {
+  if (!s.phase_times) return;
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  std::fprintf(stderr, "phase %s %s %ld.%06ld\n", name.c_str(), edge, static_cast<long>(ts.tv_sec),
+               ts.tv_nsec / 1000);
+}
 
 // Runs `body(stream)` on `streams` threads; returns the wall time.
 double RunStreams(int streams, const std::function<void(int)>& body) {
@@ -159,6 +173,112 @@ double MeasureEncode() {
   return double(n) * 4 * cell / Seconds(t0) / 1e9;
 }
 
+// (c) The CPU floor of this design on this machine, measured in the same run: what moving
+// and storing the bytes alone costs, with no protocol, no thread hand-offs and no other
+// process competing. A 4+2 write moves each user byte client -> primary (1) and the five
+// remote cells primary -> members (5/4), and stores 6/4 of it; a read moves 1 and loads 1.
+// The ceiling is the machine's cores divided by that CPU cost: no implementation of this
+// data path on this transport can exceed it, and on disk the device bounds it too.
+struct Floor {
+  double move_cpu_s_per_gb = 0;   // RMA of 128 KiB segments between two endpoints
+  double move_gbps = 0;           // the same transfer's wall-clock rate
+  double store_cpu_s_per_gb = 0;  // pwrite of 128 KiB cells (+ fdatasync) on the drives' fs
+  double load_cpu_s_per_gb = 0;   // pread of the same
+  // Small request, 4 KiB reply, answered inline, `random_threads` callers: the transport's
+  // own rate for what a 4 KiB random read needs at least (one round trip).
+  double small_calls_per_s = 0;
+  int cores = 1;
+};
+
+double ProcessCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& tv) { return double(tv.tv_sec) + double(tv.tv_usec) / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
+Floor MeasureFloor(const Settings& s, const std::string& dir) {
+  Floor f;
+  f.cores = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  constexpr size_t kSegment = 128 * 1024;
+  constexpr size_t kBatch = 16;
+  const size_t region = 64u << 20;
+  const size_t total = 512u << 20;
+  {
+    net::RpcOptions o;
+    o.provider = s.provider;
+    o.require_auth = false;
+    o.name = "floor-a";
+    auto a = net::RpcEndpoint::Create(o);
+    o.name = "floor-b";
+    auto b = net::RpcEndpoint::Create(o);
+    if (!a.ok() || !b.ok()) return f;
+    auto peer = (*a)->Connect((*b)->address(), std::chrono::seconds(5));
+    std::vector<char> local(region, 1), remote(region, 2);
+    auto lmr = (*a)->RegisterMemory(local.data(), region);
+    auto rmr = (*b)->RegisterMemory(remote.data(), region);
+    if (!peer.ok() || !lmr.ok() || !rmr.ok()) return f;
+    std::vector<net::RmaSegment> segs(kBatch);
+    const double cpu0 = ProcessCpuSeconds();
+    const auto t0 = SteadyClock::now();
+    size_t off = 0;
+    for (size_t done = 0; done < total; done += kSegment * kBatch) {
+      for (auto& seg : segs) {
+        seg = net::RmaSegment{*peer, off, kSegment, (*rmr)->remote(), off};
+        off = (off + kSegment) % region;
+      }
+      if (!(*a)->RmaReadBatch(**lmr, segs, std::chrono::seconds(10)).ok()) return f;
+    }
+    f.move_gbps = double(total) / Seconds(t0) / 1e9;
+    f.move_cpu_s_per_gb = (ProcessCpuSeconds() - cpu0) / (double(total) / 1e9);
+
+    constexpr uint16_t kFourKiBMethod = 60001;  // this benchmark's own handler
+    (*b)->RegisterHandler(
+        kFourKiBMethod,
+        [](const net::RpcContext&, std::string_view) -> Result<std::string> {
+          return std::string(4096, 'r');
+        },
+        net::HandlerMode::kInline);
+    std::atomic<uint64_t> calls{0};
+    const double seconds = RunStreams(s.random_threads, [&](int) {
+      const std::string request(96, 'q');  // about a ReadCellRequest
+      const auto t_start = SteadyClock::now();
+      uint64_t n = 0;
+      while (Seconds(t_start) < 1.0) {
+        if (!(*a)->Call(*peer, kFourKiBMethod, request, std::chrono::seconds(5)).ok()) return;
+        ++n;
+      }
+      calls += n;
+    });
+    f.small_calls_per_s = double(calls) / seconds;
+  }
+  const std::string path = dir + "/floor-cells";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_DIRECT, 0644);
+  if (fd < 0) fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return f;
+  const size_t file_bytes = 256u << 20;
+  void* buf = AlignedBuffer(kSegment, 3);
+  double cpu0 = ProcessCpuSeconds();
+  for (size_t o = 0; o < file_bytes; o += kSegment) {
+    if (::pwrite(fd, buf, kSegment, static_cast<off_t>(o)) != static_cast<ssize_t>(kSegment)) {
+      break;
+    }
+  }
+  ::fdatasync(fd);
+  f.store_cpu_s_per_gb = (ProcessCpuSeconds() - cpu0) / (double(file_bytes) / 1e9);
+  cpu0 = ProcessCpuSeconds();
+  for (size_t o = 0; o < file_bytes; o += kSegment) {
+    if (::pread(fd, buf, kSegment, static_cast<off_t>(o)) != static_cast<ssize_t>(kSegment)) {
+      break;
+    }
+  }
+  f.load_cpu_s_per_gb = (ProcessCpuSeconds() - cpu0) / (double(file_bytes) / 1e9);
+  ::close(fd);
+  ::unlink(path.c_str());
+  std::free(buf);
+  return f;
+}
+
 struct ClusterFigures {
   double write_gbps[2] = {0, 0};
   double read_gbps[2] = {0, 0};
@@ -206,6 +326,8 @@ int Run(const Settings& s) {
   for (int b = 0; b < 2; ++b) {
     const size_t block = blocks[b];
     const uint64_t inode_base = 1000 * (b + 1);
+    const std::string size_name = b == 0 ? "1MiB" : "4MiB";
+    PhaseMark(s, "write" + size_name, "start");
     const double wt = RunStreams(s.streams, [&](int i) {
       std::vector<std::byte> buf(block, std::byte(i + 1));
       for (uint64_t off = 0; off < per_stream; off += block) {
@@ -216,6 +338,8 @@ int Run(const Settings& s) {
       }
     });
     c.write_gbps[b] = double(total) / wt / 1e9;
+    PhaseMark(s, "write" + size_name, "end");
+    PhaseMark(s, "read" + size_name, "start");
     const double rt = RunStreams(s.streams, [&](int i) {
       std::vector<std::byte> buf(block);
       for (uint64_t off = 0; off < per_stream; off += block) {
@@ -230,8 +354,10 @@ int Run(const Settings& s) {
       }
     });
     c.read_gbps[b] = double(total) / rt / 1e9;
+    PhaseMark(s, "read" + size_name, "end");
   }
   std::atomic<uint64_t> ops{0};
+  PhaseMark(s, "random4k", "start");
   const double t = RunStreams(s.random_threads, [&](int i) {
     std::vector<std::byte> buf(4096);
     Random random(200 + i);
@@ -249,6 +375,7 @@ int Run(const Settings& s) {
     ops += n;
   });
   c.random_iops = double(ops) / t;
+  PhaseMark(s, "random4k", "end");
   if (errors > 0) {
     std::fprintf(stderr, "%d errors: figures invalid\n%s\n", errors.load(),
                  cluster.DumpLogs(20).c_str());
@@ -259,6 +386,7 @@ int Run(const Settings& s) {
   const std::string local_dir = s.tmpfs ? cluster.drive_path(0) : cluster.dir();
   const LocalFigures local = MeasureLocal(s, local_dir);
   const double encode = MeasureEncode();
+  const Floor floor = MeasureFloor(s, local_dir);
   const double n_over_np = 4.0 / 6.0;
 
   std::printf("\n%-28s %10s %12s %8s %12s %8s\n", "", "cvfs", "local file", "ratio", "ISA-L enc",
@@ -294,6 +422,29 @@ int Run(const Settings& s) {
         write, local.write_gbps[0], target, write / (local.write_gbps[0] * n_over_np),
         c.random_iops);
   }
+  if (floor.move_cpu_s_per_gb > 0) {
+    // Per user byte: 4+2 write moves 1 + 5/4 and stores 6/4; a read moves 1 and loads 1.
+    const double write_cost = 2.25 * floor.move_cpu_s_per_gb + 1.5 * floor.store_cpu_s_per_gb;
+    const double read_cost = floor.move_cpu_s_per_gb + floor.load_cpu_s_per_gb;
+    double write_ceiling = floor.cores / write_cost;
+    double read_ceiling = floor.cores / read_cost;
+    if (!s.tmpfs) {
+      write_ceiling = std::min(write_ceiling, local.write_gbps[0] * n_over_np);
+      read_ceiling = std::min(read_ceiling, local.read_gbps[0]);
+    }
+    std::printf(
+        "\nCPU floor, same run (%d cores): RMA of 128 KiB cells %.2f CPU-s/GB (%.2f GB/s), "
+        "store %.2f CPU-s/GB, load %.2f CPU-s/GB\n"
+        "ceiling of this design here: write %.2f GB/s (cvfs reaches %.0f%%), "
+        "read %.2f GB/s (cvfs reaches %.0f%%)\n",
+        floor.cores, floor.move_cpu_s_per_gb, floor.move_gbps, floor.store_cpu_s_per_gb,
+        floor.load_cpu_s_per_gb, write_ceiling, 100 * write / write_ceiling, read_ceiling,
+        100 * read / read_ceiling);
+    std::printf(
+        "bare round trips (small request, 4 KiB inline reply, %d callers, two endpoints of one "
+        "process): %.0f/s; cvfs 4 KiB random reads reach %.0f%% of it\n",
+        s.random_threads, floor.small_calls_per_s, 100 * c.random_iops / floor.small_calls_per_s);
+  }
   const auto stats = client.stats();
   std::printf("client: %llu degraded reads, %llu version retries, %llu write retries\n",
               static_cast<unsigned long long>(stats.degraded_reads),
@@ -317,6 +468,8 @@ int main(int argc, char** argv) {
   app.add_option("--random-threads", s.random_threads, "threads doing 4 KiB random reads");
   app.add_option("--dir", s.dir, "where the cluster (and its disk drives) live");
   app.add_option("--provider", s.provider, "fabric provider");
+  app.add_flag("--phase-times", s.phase_times,
+               "print CLOCK_MONOTONIC phase boundaries on stderr (perf record -k mono)");
   CLI11_PARSE(app, argc, argv);
   return cvfs::testing::Run(s);
 }
