@@ -32,6 +32,15 @@ constexpr CodeInfo kCodes[] = {
     {ErrorCode::kInternal, "internal", "internal error", EIO},
     {ErrorCode::kNotSupported, "not_supported", "not supported", ENOTSUP},
     {ErrorCode::kConfigError, "config_error", "configuration error", EINVAL},
+    {ErrorCode::kNotADirectory, "not_a_directory", "not a directory", ENOTDIR},
+    {ErrorCode::kIsADirectory, "is_a_directory", "is a directory", EISDIR},
+    {ErrorCode::kNotEmpty, "not_empty", "directory not empty", ENOTEMPTY},
+    {ErrorCode::kNameTooLong, "name_too_long", "name too long", ENAMETOOLONG},
+    {ErrorCode::kNotPermitted, "not_permitted", "operation not permitted", EPERM},
+    {ErrorCode::kNotPrimary, "not_primary", "not the primary of that placement group", EAGAIN},
+    {ErrorCode::kTooManyLinks, "too_many_links", "too many links", EMLINK},
+    {ErrorCode::kSymlinkLoop, "symlink_loop", "too many levels of symbolic links", ELOOP},
+    {ErrorCode::kBadHandle, "bad_handle", "bad file handle", EBADF},
 };
 
 const CodeInfo* Find(ErrorCode code) {

@@ -28,7 +28,20 @@ enum class ErrorCode : uint16_t {
   kInternal = 16,           // an invariant was violated: a bug
   kNotSupported = 17,       // the feature or provider is not available here
   kConfigError = 18,        // a configuration file or option is wrong
+  // Namespace (issue #4): POSIX outcomes the FUSE mount and libcvfs return as errno.
+  kNotADirectory = 19,  // a path component or the target is not a directory (ENOTDIR)
+  kIsADirectory = 20,   // a file operation named a directory (EISDIR)
+  kNotEmpty = 21,       // the directory still has entries (ENOTEMPTY)
+  kNameTooLong = 22,    // a name exceeds 255 bytes or a path 4095 (ENAMETOOLONG)
+  kNotPermitted = 23,   // only the owner (or root) may do this (EPERM)
+  kNotPrimary = 24,     // this node does not order that PG in its map: refresh, retry (EAGAIN)
+  kTooManyLinks = 25,   // the link count would overflow (EMLINK)
+  kSymlinkLoop = 26,    // too many symbolic links in a path (ELOOP)
+  kBadHandle = 27,      // no such open file handle (EBADF)
 };
+
+// The highest code in use: a received status above it is malformed.
+inline constexpr ErrorCode kLastErrorCode = ErrorCode::kBadHandle;
 
 // Stable lower_snake name of a code ("deadline_exceeded"), as printed in logs and JSON.
 std::string_view ErrorCodeName(ErrorCode code);

@@ -289,7 +289,7 @@ void RpcEndpoint::Impl::HandleReply(wire::EnvelopeFields& env) {
     CompleteCall(std::move(*call), std::move(env.payload));
     return;
   }
-  if (env.status_code > static_cast<uint16_t>(ErrorCode::kConfigError)) {
+  if (env.status_code > static_cast<uint16_t>(kLastErrorCode)) {
     CompleteCall(std::move(*call), Status::MalformedMessage("reply carries unknown status code " +
                                                             std::to_string(env.status_code)));
     return;

@@ -41,7 +41,9 @@ TEST_CASE("Result propagates values and errors") {
 TEST_CASE("every error code has a stable name and errno") {
   CHECK(ErrorCodeName(ErrorCode::kNoSpace) == "no_space");
   CHECK(ErrorCodeToErrno(ErrorCode::kNoSpace) == ENOSPC);
-  for (int c = 0; c <= static_cast<int>(ErrorCode::kConfigError); ++c) {
+  CHECK(ErrorCodeToErrno(ErrorCode::kNotEmpty) == ENOTEMPTY);
+  CHECK(ErrorCodeToErrno(ErrorCode::kNotPrimary) == EAGAIN);
+  for (int c = 0; c <= static_cast<int>(kLastErrorCode); ++c) {
     CHECK(ErrorCodeName(static_cast<ErrorCode>(c)) != "unknown");
   }
 }
