@@ -1,0 +1,127 @@
+#include "server/meta/meta_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <exception>
+#include <filesystem>
+
+namespace cvfs::server::meta {
+namespace {
+
+Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsCorruption()) return Status::Corruption(what + ": " + s.ToString());
+  if (s.IsNoSpace()) return Status::NoSpace(what + ": " + s.ToString());
+  return Status::IoError(what + ": " + s.ToString());
+}
+
+std::string DescribePg(uint32_t fs, uint32_t pg) {
+  return "fs " + std::to_string(fs) + " pg " + std::to_string(pg);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MetaStore>> MetaStore::Open(const std::string& path, Options options) {
+  try {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) return Status::IoError("create meta store dir " + path + ": " + ec.message());
+    rocksdb::Options db_options;
+    db_options.create_if_missing = true;
+    db_options.IncreaseParallelism(2);
+    db_options.max_total_wal_size = 256 << 20;
+    rocksdb::DB* db = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(db_options, path, &db);
+    if (!s.ok()) return FromRocks(s, "open meta store " + path);
+    return std::unique_ptr<MetaStore>(new MetaStore(path, db, options));
+  } catch (const std::exception& e) {
+    return Status::IoError("open meta store " + path + ": " + e.what());
+  }
+}
+
+MetaStore::~MetaStore() {
+  rocksdb::Status s = db_->Close();
+  (void)s;
+  delete db_;
+}
+
+Result<std::optional<std::string>> MetaStore::Get(const std::string& key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "meta store get " + path_);
+  return std::optional<std::string>(std::move(value));
+}
+
+Result<std::vector<MetaStore::KeyValue>> MetaStore::Scan(const std::string& prefix,
+                                                         const std::string& start_after,
+                                                         size_t limit) const {
+  limit = std::min(limit, kMaxScanLimit);
+  std::vector<KeyValue> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  it->Seek(start_after.empty() ? prefix : start_after);
+  if (it->Valid() && !start_after.empty() && it->key() == start_after) it->Next();
+  for (; it->Valid() && out.size() < limit; it->Next()) {
+    if (!it->key().starts_with(prefix)) break;
+    out.emplace_back(it->key().ToString(), it->value().ToString());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "meta store scan " + path_);
+  return out;
+}
+
+Result<PgMetaState> MetaStore::PgState(uint32_t fs, uint32_t pg) const {
+  CVFS_ASSIGN_OR_RETURN(auto bytes, Get(PgStateKey(fs, pg)));
+  if (!bytes) return InitialPgState(pg);
+  return DecodePgState(*bytes);
+}
+
+Result<uint64_t> MetaStore::LastSequence(uint32_t fs, uint32_t pg) const {
+  CVFS_ASSIGN_OR_RETURN(auto state, PgState(fs, pg));
+  return state.last_sequence;
+}
+
+// The P record written with `batch`: the batch's own P put when it has one (the engine
+// allocated inodes or changed counters), else the current state, with the new sequence.
+Result<std::string> MetaStore::MergedPgState(const MetaBatch& batch,
+                                             const PgMetaState& current) const {
+  const std::string key = PgStateKey(batch.fs_id, batch.pg);
+  PgMetaState next = current;
+  for (const auto& [k, v] : batch.puts) {
+    if (k != key) continue;
+    auto decoded = DecodePgState(v);
+    if (!decoded.ok()) return Status::InvalidArgument("batch puts a bad P record");
+    next = *decoded;
+  }
+  for (const auto& k : batch.deletes) {
+    if (k == key) return Status::InvalidArgument("batch deletes the P record");
+  }
+  next.last_sequence = batch.sequence;
+  return EncodePgState(next);
+}
+
+Status MetaStore::Apply(const MetaBatch& batch) {
+  CVFS_RETURN_IF_ERROR(batch.CheckLimits());
+  std::lock_guard<std::mutex> lock(apply_mu_);
+  CVFS_ASSIGN_OR_RETURN(PgMetaState current, PgState(batch.fs_id, batch.pg));
+  if (batch.sequence != current.last_sequence + 1) {
+    return Status::Conflict(DescribePg(batch.fs_id, batch.pg) + ": expected sequence " +
+                            std::to_string(current.last_sequence + 1) + ", got " +
+                            std::to_string(batch.sequence));
+  }
+  CVFS_ASSIGN_OR_RETURN(std::string state, MergedPgState(batch, current));
+  try {
+    rocksdb::WriteBatch wb;
+    for (const auto& key : batch.deletes) wb.Delete(key);
+    for (const auto& [key, value] : batch.puts) wb.Put(key, value);
+    wb.Put(PgStateKey(batch.fs_id, batch.pg), state);
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.sync;
+    return FromRocks(db_->Write(wo, &wb), "meta store apply " + path_);
+  } catch (const std::exception& e) {
+    return Status::IoError("meta store apply " + path_ + ": " + e.what());
+  }
+}
+
+}  // namespace cvfs::server::meta

@@ -1,0 +1,76 @@
+// MetaStore: the node's metadata shard, one RocksDB (in its own directory) holding the
+// records of every PG this node replicates (keys in server/meta/meta_records.h).
+//
+// Apply is the only writer: it applies a MetaBatch atomically, durably (synced WAL unless
+// Options::sync is off) and in order: the batch's sequence must be the PG's last applied
+// sequence + 1, and the new sequence is recorded in the PG's `P` record in the same write.
+// Thread-safety: every method is thread-safe; Apply calls are serialized internally, so the
+// sequence check and the write are one step. A caller that reads, decides and applies (the
+// NamespaceEngine's caller) still needs its own per-PG mutex across the three.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "server/meta/meta_batch.h"
+#include "server/meta/meta_records.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace cvfs::server::meta {
+
+inline constexpr size_t kMaxScanLimit = 65536;
+
+class MetaStore {
+ public:
+  struct Options {
+    bool sync = true;  // off only in tests that write many batches
+  };
+  using KeyValue = std::pair<std::string, std::string>;
+
+  // Opens or creates the database at `path` (parent directories created). kIoError naming
+  // the path when RocksDB refuses (locked by another process, unreadable, ...).
+  static Result<std::unique_ptr<MetaStore>> Open(const std::string& path, Options options);
+  static Result<std::unique_ptr<MetaStore>> Open(const std::string& path) {
+    return Open(path, Options());
+  }
+  ~MetaStore();
+  MetaStore(const MetaStore&) = delete;
+  MetaStore& operator=(const MetaStore&) = delete;
+
+  // The value of `key`, or nullopt when absent.
+  Result<std::optional<std::string>> Get(const std::string& key) const;
+  // Up to `limit` (at most kMaxScanLimit) records whose key starts with `prefix` and sorts
+  // after `start_after` (all of the prefix when empty), in key order.
+  Result<std::vector<KeyValue>> Scan(const std::string& prefix, const std::string& start_after,
+                                     size_t limit) const;
+
+  // Applies `batch` atomically. kConflict ("expected sequence N, got M") when its sequence
+  // is not LastSequence + 1; kInvalidArgument when it breaks MetaBatch's limits or deletes
+  // the PG's `P` record; kIoError/kCorruption from RocksDB. On failure nothing is applied.
+  Status Apply(const MetaBatch& batch);
+
+  // The PG's state (InitialPgState when it has no record yet).
+  Result<PgMetaState> PgState(uint32_t fs, uint32_t pg) const;
+  Result<uint64_t> LastSequence(uint32_t fs, uint32_t pg) const;
+
+ private:
+  MetaStore(std::string path, rocksdb::DB* db, Options options)
+      : path_(std::move(path)), db_(db), options_(options) {}
+  Result<std::string> MergedPgState(const MetaBatch& batch, const PgMetaState& current) const;
+
+  const std::string path_;
+  rocksdb::DB* const db_;  // owned
+  const Options options_;
+  std::mutex apply_mu_;  // serializes Apply (sequence check + write)
+};
+
+}  // namespace cvfs::server::meta
