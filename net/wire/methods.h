@@ -29,6 +29,28 @@ enum class Method : uint16_t {
   kTruncateObject = 1007,  // client -> primary: TruncateObjectRequest -> EmptyReply
   kDeleteStripes = 1008,   // primary -> node: DeleteStripesRequest -> EmptyReply
 
+  // 2000-2999: metadata (docs/design/namespace.md); payloads in net/wire/meta.fbs.
+  // "Parent's primary": the primary of the directory's PG (inode >> 40). kMetaCreate makes
+  // files and symlinks; kMetaCommitSize extends size/mtime after writes.
+  kFirstMeta = 2000,
+  kMetaLookup = 2000,      // client -> parent's primary: LookupRequest -> EntryReply
+  kMetaGetAttr = 2001,     // client -> inode primary: GetAttrRequest -> AttrReply
+  kMetaSetAttr = 2002,     // client -> inode primary: SetAttrRequest -> AttrReply
+  kMetaCreate = 2003,      // client -> parent's primary: CreateRequest -> AttrReply
+  kMetaMkdir = 2004,       // client -> parent's primary: MkdirRequest -> AttrReply
+  kMetaUnlink = 2005,      // client -> parent's primary: UnlinkRequest -> AttrReply
+  kMetaRmdir = 2006,       // client -> parent's primary: RmdirRequest -> EmptyReply
+  kMetaRename = 2007,      // client -> source parent's primary: RenameRequest -> AttrReply
+  kMetaLink = 2008,        // client -> new parent's primary: LinkRequest -> AttrReply
+  kMetaReaddir = 2009,     // client -> directory primary: ReaddirRequest -> ReaddirReply
+  kMetaReadlink = 2010,    // client -> inode primary: ReadlinkRequest -> ReadlinkReply
+  kMetaStatFs = 2011,      // client -> root's primary: StatFsRequest -> StatFsReply
+  kMetaApply = 2012,       // primary -> replica: ApplyRequest (replicated batch) -> EmptyReply
+  kMetaOpen = 2013,        // client -> inode primary: OpenRequest -> OpenReply
+  kMetaRelease = 2014,     // client -> inode primary: ReleaseRequest -> EmptyReply
+  kMetaPart = 2015,        // primary -> other PG primary: PartRequest -> PartReply (cross-PG step)
+  kMetaCommitSize = 2016,  // client -> inode primary: CommitSizeRequest -> AttrReply
+
   // 60000-60999: reserved for tests; never used by production code.
   kFirstTest = 60000,
   kLastTest = 60999,
