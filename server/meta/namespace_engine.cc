@@ -92,6 +92,11 @@ Result<ReaddirPage> NamespaceEngine::Readdir(const Caller& caller, uint64_t dir,
   return page;
 }
 
+Status NamespaceEngine::Access(const Caller& caller, uint64_t inode, int want) const {
+  CVFS_ASSIGN_OR_RETURN(InodeAttr attr, Reader().GetInode(inode));
+  return CheckAccess(caller, attr, want);
+}
+
 Result<std::string> NamespaceEngine::Readlink(uint64_t inode) const {
   CVFS_ASSIGN_OR_RETURN(InodeAttr attr, Reader().GetInode(inode));
   if (attr.type != FileType::kSymlink) {

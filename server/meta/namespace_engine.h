@@ -102,6 +102,9 @@ class NamespaceEngine {
   // cookie order (needs r on dir). An entry present for the whole listing is returned once.
   Result<ReaddirPage> Readdir(const Caller& caller, uint64_t dir, uint64_t cookie,
                               uint32_t max_entries) const;
+  // OK when `caller` has every kMay* access in `want` on an inode of this PG (open's check);
+  // kPermissionDenied otherwise.
+  Status Access(const Caller& caller, uint64_t inode, int want) const;
   // The target of a symlink (kInvalidArgument for other types).
   Result<std::string> Readlink(uint64_t inode) const;
   // Inodes and entries this PG holds.

@@ -73,7 +73,9 @@ TEST_CASE("DirectoryPg is stable and spreads names", "[meta_records]") {
   }
   for (int h : hits) CHECK(h > 50);
   // Pinned values: a change of the hash would move every directory of existing filesystems.
-  CHECK(DirectoryPg(1, "home", 1u << 20) == DirectoryPg(1, std::string("home"), 1u << 20));
+  CHECK(DirectoryPg(1, "home", 1u << 20) == 650980);
+  CHECK(DirectoryPg(kRootInode, "a", 4096) == 3987);
+  CHECK(DirectoryPg(MakeInodeId(7, 99), "projects", 1000) == 870);
 }
 
 TEST_CASE("records round-trip and reject garbage", "[meta_records]") {
