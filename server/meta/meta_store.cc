@@ -61,8 +61,9 @@ Result<std::vector<MetaStore::KeyValue>> MetaStore::Scan(const std::string& pref
   limit = std::min(limit, kMaxScanLimit);
   std::vector<KeyValue> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  it->Seek(start_after.empty() ? prefix : start_after);
-  if (it->Valid() && !start_after.empty() && it->key() == start_after) it->Next();
+  const bool resume = start_after > prefix;  // else the whole prefix
+  it->Seek(resume ? start_after : prefix);
+  if (resume && it->Valid() && it->key() == start_after) it->Next();
   for (; it->Valid() && out.size() < limit; it->Next()) {
     if (!it->key().starts_with(prefix)) break;
     out.emplace_back(it->key().ToString(), it->value().ToString());

@@ -208,6 +208,8 @@ TEST_CASE("MetaStore scans a prefix from a key, bounded", "[meta_store]") {
   CHECK(*CookieOfKey((*page)[4].first) == 15);
   auto tail = (*store)->Scan(CookiePrefix(1, 50), CookieKey(1, 50, 100), 50);
   CHECK(tail->size() == 2);
+  auto before = (*store)->Scan(CookiePrefix(1, 50), CookiePrefix(1, 49), 1000);
+  CHECK(before->size() == 100);
 }
 
 TEST_CASE("MetaStore keeps records and sequences across reopen", "[meta_store]") {
