@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <thread>
 
-#include "control/keys.h"
 #include "core/logging.h"
 #include "net/wire/data_messages.h"
 
@@ -34,98 +33,45 @@ bool IsTransportFailure(const Status& status) {
   return status.code() == ErrorCode::kDeadlineExceeded || status.code() == ErrorCode::kUnavailable;
 }
 
+ClientSessionOptions DataObjectClient::SessionOptions(const ObjectClientOptions& options) {
+  ClientSessionOptions session;
+  session.etcd_endpoints = options.etcd_endpoints;
+  session.cluster = options.cluster;
+  session.filesystem = options.filesystem;
+  session.provider = options.provider;
+  session.munge_socket = options.munge_socket;
+  session.name = options.name;
+  return session;
+}
+
 Result<std::unique_ptr<ObjectClient>> DataObjectClient::Open(const ObjectClientOptions& options) {
-  if (options.filesystem.empty()) return Status::InvalidArgument("no filesystem named");
   if (options.max_stripes_in_flight < 1) {
     return Status::InvalidArgument("max_stripes_in_flight must be at least 1");
   }
-  CVFS_RETURN_IF_ERROR(control::ValidateClusterName(options.cluster));
-  std::unique_ptr<DataObjectClient> client(new DataObjectClient(options));
-  CVFS_RETURN_IF_ERROR(client->Start());
+  CVFS_ASSIGN_OR_RETURN(auto session, ClientSession::Open(SessionOptions(options)));
+  CVFS_ASSIGN_OR_RETURN(auto client, Create(options, std::move(session)));
   return std::unique_ptr<ObjectClient>(std::move(client));
+}
+
+Result<std::unique_ptr<DataObjectClient>> DataObjectClient::Create(
+    const ObjectClientOptions& options, std::shared_ptr<ClientSession> session) {
+  if (session == nullptr) return Status::InvalidArgument("no session");
+  if (options.max_stripes_in_flight < 1) {
+    return Status::InvalidArgument("max_stripes_in_flight must be at least 1");
+  }
+  if (options.filesystem != session->options().filesystem) {
+    return Status::InvalidArgument("filesystem '" + options.filesystem +
+                                   "' is not the session's ('" + session->options().filesystem +
+                                   "')");
+  }
+  return std::unique_ptr<DataObjectClient>(new DataObjectClient(options, std::move(session)));
 }
 
 Result<std::unique_ptr<DataObjectClient>> DataObjectClient::OpenWithMapForTesting(
     const ObjectClientOptions& options, const ClusterMap& map) {
-  std::unique_ptr<DataObjectClient> client(new DataObjectClient(options));
-  CVFS_RETURN_IF_ERROR(client->StartEndpoint());
-  client->OnMap(map);
-  CVFS_RETURN_IF_ERROR(client->CheckFilesystem());
-  return client;
-}
-
-Status DataObjectClient::StartEndpoint() {
-  net::RpcOptions rpc;
-  rpc.provider = options_.provider;
-  rpc.name = options_.name;
-  rpc.require_auth = true;
-  rpc.munge_socket = options_.munge_socket;
-  rpc.handler_threads = 2;  // completions of async calls only
-  CVFS_ASSIGN_OR_RETURN(endpoint_, net::RpcEndpoint::Create(rpc));
-  peers_ = std::make_unique<net::PeerCache>(*endpoint_);
-  pool_ = std::make_unique<net::RegisteredBufferPool>(*endpoint_, 16);
-  return Status::Ok();
-}
-
-Status DataObjectClient::Start() {
-  control::EtcdOptions etcd;
-  etcd.endpoints = options_.etcd_endpoints;
-  CVFS_ASSIGN_OR_RETURN(etcd_, control::EtcdClient::Create(std::move(etcd)));
-  CVFS_RETURN_IF_ERROR(StartEndpoint());
-  CVFS_ASSIGN_OR_RETURN(watcher_,
-                        control::MapWatcher::Start(etcd_, control::KeyLayout(options_.cluster),
-                                                   [this](const ClusterMap& m) { OnMap(m); }));
-  return CheckFilesystem();
-}
-
-Status DataObjectClient::CheckFilesystem() const {
-  MapSnapshot snapshot = Snapshot();
-  if (snapshot.map == nullptr) {
-    return Status::NotFound("cluster '" + options_.cluster + "' has no map yet");
-  }
-  if (snapshot.fs == nullptr) {
-    return Status::NotFound("filesystem '" + options_.filesystem + "' does not exist in cluster '" +
-                            options_.cluster + "' (or is not placed yet)");
-  }
-  LOG_DEBUG("client.open filesystem={} id={} epoch={}", options_.filesystem, snapshot.fs->id,
-            snapshot.map->epoch.value);
-  return Status::Ok();
-}
-
-DataObjectClient::~DataObjectClient() {
-  if (watcher_ != nullptr) watcher_->Stop();
-  if (endpoint_ != nullptr) endpoint_->Shutdown();
-}
-
-void DataObjectClient::OnMap(const ClusterMap& map) {
-  auto shared = std::make_shared<const ClusterMap>(map);
-  const FilesystemInfo* fs = nullptr;
-  auto it = shared->filesystems.find(options_.filesystem);
-  if (it != shared->filesystems.end() && it->second.placed()) fs = &it->second;
-  std::lock_guard lock(mu_);
-  snapshot_.map = std::move(shared);
-  snapshot_.fs = fs;
-}
-
-MapSnapshot DataObjectClient::Snapshot() const {
-  std::lock_guard lock(mu_);
-  return snapshot_;
-}
-
-Result<net::PeerId> DataObjectClient::PeerOf(const MapSnapshot& snapshot, const NodeId& node,
-                                             TimePoint deadline) {
-  const Duration left = deadline - Clock::System().Now();
-  if (left <= Duration::zero()) return Status::DeadlineExceeded("deadline passed");
-  const std::string& address = NodeAddress(*snapshot.map, node);
-  auto peer = peers_->Get(address, std::min<Duration>(left, std::chrono::seconds(2)));
-  if (!peer.ok() && peer.status().code() == ErrorCode::kDeadlineExceeded) {
-    peers_->MarkUnresponsive(address, kUnresponsiveHold);
-  }
-  return peer;
-}
-
-void DataObjectClient::MarkUnresponsive(const MapSnapshot& snapshot, const NodeId& node) {
-  peers_->MarkUnresponsive(NodeAddress(*snapshot.map, node), kUnresponsiveHold);
+  CVFS_ASSIGN_OR_RETURN(auto session,
+                        ClientSession::OpenWithMapForTesting(SessionOptions(options), map));
+  return Create(options, std::move(session));
 }
 
 Result<std::string> DataObjectClient::CallPrimary(uint64_t inode, uint64_t stripe,

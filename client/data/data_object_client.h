@@ -1,7 +1,8 @@
 // DataObjectClient: the implementation of cvfs::ObjectClient (include/cvfs/object_client.h)
 // over the stripe protocol of docs/design/datapath.md.
-//   - Map: a MapWatcher follows the cluster map in etcd; every call takes one immutable
-//     snapshot (routing never mixes epochs inside one stripe operation).
+//   - Map and endpoint: a ClientSession (client/session), possibly shared with the metadata
+//     client; every call takes one immutable map snapshot (routing never mixes epochs
+//     inside one stripe operation).
 //   - Write: the range is split into stripes; each stripe is one WriteStripe to its PG's
 //     primary, which pulls the bytes from this process by RMA. Up to max_stripes_in_flight
 //     stripes of a call are in flight; kUnavailable / timeouts are retried (fresh map,
@@ -23,14 +24,12 @@
 #include <string>
 #include <vector>
 
-#include "control/etcd_client.h"
-#include "control/map_watcher.h"
+#include "client/session/client_session.h"
 #include "core/cluster_map.h"
 #include "core/stripe_layout.h"
 #include "core/stripe_routing.h"
 #include "cvfs/object_client.h"
 #include "net/call_group.h"
-#include "net/peer_cache.h"
 #include "net/registered_pool.h"
 #include "net/rpc.h"
 #include "net/wire/data_messages.h"
@@ -42,28 +41,23 @@ namespace cvfs::client {
 inline constexpr size_t kWriteCopyThreshold = 256 * 1024;
 // Bound of one WriteStripe / Truncate attempt (the call's deadline bounds all attempts).
 inline constexpr auto kAttemptTimeout = std::chrono::seconds(10);
-// How long a peer whose call ran into its deadline is skipped (treated as down) before it
-// is tried again; the map normally marks a dead node down within its lease TTL.
-inline constexpr auto kUnresponsiveHold = std::chrono::seconds(10);
 // Retry backoff after kUnavailable or a timed-out attempt.
 inline constexpr auto kFirstBackoff = std::chrono::milliseconds(20);
 inline constexpr auto kMaxBackoff = std::chrono::milliseconds(500);
 
-// One consistent view of the map and the client's filesystem in it.
-struct MapSnapshot {
-  std::shared_ptr<const ClusterMap> map;
-  const FilesystemInfo* fs = nullptr;  // points into *map
-};
-
 class DataObjectClient final : public ObjectClient {
  public:
   static Result<std::unique_ptr<ObjectClient>> Open(const ObjectClientOptions& options);
+  // A client on an existing session (a mount shares one with its metadata client).
+  // `options.filesystem` must be the session's; its connection fields are ignored.
+  static Result<std::unique_ptr<DataObjectClient>> Create(const ObjectClientOptions& options,
+                                                          std::shared_ptr<ClientSession> session);
   // Tests only: a client that takes its map from the test (SetMapForTesting) instead of
   // etcd; `options.etcd_endpoints` and `cluster` are ignored.
   static Result<std::unique_ptr<DataObjectClient>> OpenWithMapForTesting(
       const ObjectClientOptions& options, const ClusterMap& map);
-  void SetMapForTesting(const ClusterMap& map) { OnMap(map); }
-  ~DataObjectClient() override;
+  void SetMapForTesting(const ClusterMap& map) { session_->SetMapForTesting(map); }
+  ~DataObjectClient() override = default;
 
   Status Write(uint64_t inode, uint64_t offset, std::span<const std::byte> data) override;
   Status Read(uint64_t inode, uint64_t offset, std::span<std::byte> out) override;
@@ -78,17 +72,19 @@ class DataObjectClient final : public ObjectClient {
     std::atomic<uint64_t> version_retries{0}, write_retries{0};
   };
 
-  explicit DataObjectClient(ObjectClientOptions options) : options_(std::move(options)) {}
-  Status Start();          // etcd, endpoint, map watcher
-  Status StartEndpoint();  // endpoint, peers, pool
-  Status CheckFilesystem() const;
-  void OnMap(const ClusterMap& map);
-  MapSnapshot Snapshot() const;
-  // The connected peer of `node` under `snapshot`.
-  // Fails fast for a peer that recently ran into a deadline (PeerCache::MarkUnresponsive).
-  Result<net::PeerId> PeerOf(const MapSnapshot& snapshot, const NodeId& node, TimePoint deadline);
-  // Skips `node` for kUnresponsiveHold after a call to it timed out.
-  void MarkUnresponsive(const MapSnapshot& snapshot, const NodeId& node);
+  DataObjectClient(ObjectClientOptions options, std::shared_ptr<ClientSession> session)
+      : options_(std::move(options)),
+        session_(std::move(session)),
+        endpoint_(&session_->endpoint()),
+        pool_(&session_->pool()) {}
+  static ClientSessionOptions SessionOptions(const ObjectClientOptions& options);
+  MapSnapshot Snapshot() const { return session_->Snapshot(); }
+  Result<net::PeerId> PeerOf(const MapSnapshot& snapshot, const NodeId& node, TimePoint deadline) {
+    return session_->PeerOf(snapshot, node, deadline);
+  }
+  void MarkUnresponsive(const MapSnapshot& snapshot, const NodeId& node) {
+    session_->MarkUnresponsive(snapshot, node);
+  }
   // Sends `payload` to the primary of stripe (inode, stripe), retrying kUnavailable and
   // timeouts with a fresh map until `deadline`. Used by Truncate.
   Result<std::string> CallPrimary(uint64_t inode, uint64_t stripe, net::Method method,
@@ -111,15 +107,10 @@ class DataObjectClient final : public ObjectClient {
               uint64_t stripe, int cell, bool corrupt, uint64_t version);
 
   const ObjectClientOptions options_;
-  std::shared_ptr<control::EtcdClient> etcd_;
-  std::unique_ptr<net::RpcEndpoint> endpoint_;
-  std::unique_ptr<net::PeerCache> peers_;
-  std::unique_ptr<net::RegisteredBufferPool> pool_;
-  std::unique_ptr<control::MapWatcher> watcher_;  // last: stopped first
+  const std::shared_ptr<ClientSession> session_;
+  net::RpcEndpoint* const endpoint_;       // session_'s
+  net::RegisteredBufferPool* const pool_;  // session_'s
   Counters counters_;
-
-  mutable std::mutex mu_;
-  MapSnapshot snapshot_;  // guarded by mu_
 };
 
 // True for errors a later attempt (fresh map, another primary) may not meet.
