@@ -61,6 +61,9 @@ struct RpcOptions {
   // Threads of the separate pool for HandlerMode::kCoordinator handlers (0: none; such
   // handlers then share the `handler_threads` pool).
   int coordinator_threads = 0;
+  // Threads of the pool for HandlerMode::kStep handlers (0: none; such handlers then share
+  // the coordinator pool, or the worker pool when there is none).
+  int step_threads = 0;
   size_t max_queued_requests = 4096;  // requests waiting for a handler; beyond: kResourceExhausted
 };
 
@@ -95,6 +98,11 @@ enum class HandlerMode {
   // requests, so two primaries waiting on each other cannot deadlock. kWorker handlers must
   // never wait on a remote kWorker handler.
   kCoordinator,
+  // On the separate `step_threads` pool: for handlers that a kCoordinator handler of another
+  // node waits on and that themselves wait only on kWorker handlers (one step of a
+  // multi-node operation). Three tiers, each waiting only on the tier below, cannot form a
+  // cycle of full pools.
+  kStep,
 };
 
 // A window of a peer's registered memory, as sent inside a payload.

@@ -46,6 +46,7 @@ Status Daemon::Init() {
   rpc.progress_poll_us = config_.progress_poll_us;
   rpc.handler_threads = config_.handler_threads;
   rpc.coordinator_threads = config_.coordinator_threads;
+  rpc.step_threads = config_.coordinator_threads;  // cross-PG metadata steps
   CVFS_ASSIGN_OR_RETURN(endpoint_, net::RpcEndpoint::Create(rpc));
   DataServiceOptions data;
   data.self = NodeId(config_.node_id);
@@ -53,6 +54,11 @@ Status Daemon::Init() {
   data.crash_points = crash_points;
   data_ = std::make_unique<DataService>(*endpoint_, std::move(data));
   data_->Register();
+  CVFS_ASSIGN_OR_RETURN(meta_store_, meta::MetaStore::Open(config_.state_dir + "/meta"));
+  meta::MetaServiceOptions meta_options;
+  meta_options.self = NodeId(config_.node_id);
+  meta_ = std::make_unique<meta::MetaService>(*endpoint_, *meta_store_, std::move(meta_options));
+  meta_->Register();
   endpoint_->RegisterHandler(static_cast<uint16_t>(net::Method::kNodeInfo),
                              [this](const net::RpcContext& context, std::string_view request) {
                                return HandleNodeInfo(context, request);
@@ -74,6 +80,7 @@ Status Daemon::Init() {
   CVFS_ASSIGN_OR_RETURN(agent_, control::ControlAgent::Start(std::move(agent)));
   agent_->SetMapCallback([this, node = config_.node_id](const ClusterMap& map) {
     data_->SetMap(map);
+    meta_->SetMap(map);
     int up = 0, down = 0;
     for (const auto& [id, entry] : map.nodes) {
       if (entry.state == NodeState::kUp) ++up;
@@ -208,6 +215,8 @@ void Daemon::Shutdown() {
   if (endpoint_ != nullptr) endpoint_->Shutdown();
   agent_.reset();
   data_.reset();  // after the endpoint: no handler runs any more
+  meta_.reset();
+  meta_store_.reset();
   endpoint_.reset();
   stores_.clear();
   drives_.reset();

@@ -32,6 +32,8 @@
 #include "net/rpc.h"
 #include "server/data/data_service.h"
 #include "server/drive_set.h"
+#include "server/meta/meta_service.h"
+#include "server/meta/meta_store.h"
 #include "server/state_dir.h"
 #include "server/store/cell_store.h"
 
@@ -70,6 +72,8 @@ class Daemon {
   std::vector<std::unique_ptr<CellStore>> stores_;  // by drive index; grows under add_drive_mu_
   std::unique_ptr<net::RpcEndpoint> endpoint_;
   std::unique_ptr<DataService> data_;
+  std::unique_ptr<meta::MetaStore> meta_store_;  // <state_dir>/meta
+  std::unique_ptr<meta::MetaService> meta_;
   std::unique_ptr<control::ControlAgent> agent_;
 
   std::mutex mu_;

@@ -165,9 +165,12 @@ void RpcEndpoint::Impl::Dispatch(wire::EnvelopeFields env, const Status& st, uin
     h.method = env.method;
     return h;
   }();
-  rpc::WorkerPool& pool =
-      (entry->mode == HandlerMode::kCoordinator && coordinators_) ? *coordinators_ : *workers_;
-  if (!pool.TrySubmit(
+  rpc::WorkerPool* pool = workers_.get();
+  if (entry->mode == HandlerMode::kCoordinator && coordinators_) pool = coordinators_.get();
+  if (entry->mode == HandlerMode::kStep) {
+    pool = steps_ ? steps_.get() : coordinators_ ? coordinators_.get() : workers_.get();
+  }
+  if (!pool->TrySubmit(
           [this, env = std::move(env), peer, session, entry = std::move(entry)]() mutable {
             HandleRequest(std::move(env), peer, std::move(session), *entry);
           })) {

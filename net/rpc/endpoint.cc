@@ -88,6 +88,7 @@ void RpcEndpoint::DeliverForTesting(std::string_view bytes) {
 
 Status RpcEndpoint::Impl::Init(RpcOptions options) {
   if (options.handler_threads < 1 || options.coordinator_threads < 0 ||
+      options.step_threads < 0 ||
       options.max_message_bytes == 0 || options.max_message_bytes > (64u << 20) ||
       options.max_queued_requests == 0) {
     return Status::InvalidArgument("rpc options out of range");
@@ -122,6 +123,10 @@ Status RpcEndpoint::Impl::Init(RpcOptions options) {
     coordinators_ = std::make_unique<rpc::WorkerPool>(options_.coordinator_threads,
                                                       options_.max_queued_requests);
   }
+  if (options_.step_threads > 0) {
+    steps_ =
+        std::make_unique<rpc::WorkerPool>(options_.step_threads, options_.max_queued_requests);
+  }
   progress_ = std::thread([this] { ProgressLoop(); });
   LOG_INFO("rpc.endpoint_open name={} provider={} address={}", options_.name, options_.provider,
            address_);
@@ -141,6 +146,7 @@ void RpcEndpoint::Impl::Shutdown() {
     while (drivers_.load() > 0) std::this_thread::yield();
     if (send_pool_) send_pool_->Close();
     if (coordinators_) coordinators_->Stop();
+    if (steps_) steps_->Stop();
     if (workers_) workers_->Stop();
     for (PendingCall& call : pending_.TakeAll()) {
       if (call.done) call.done(Status::Unavailable("rpc endpoint shut down"));

@@ -187,6 +187,7 @@ class RpcEndpoint::Impl {
   std::chrono::microseconds spin_after_activity_{0};  // const after Init
   std::unique_ptr<rpc::WorkerPool> workers_;
   std::unique_ptr<rpc::WorkerPool> coordinators_;  // kCoordinator handlers; may be null
+  std::unique_ptr<rpc::WorkerPool> steps_;         // kStep handlers; may be null
 
   std::atomic<bool> stopping_{false};
   std::once_flag shutdown_once_;

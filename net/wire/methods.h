@@ -50,6 +50,12 @@ enum class Method : uint16_t {
   kMetaRelease = 2014,     // client -> inode primary: ReleaseRequest -> EmptyReply
   kMetaPart = 2015,        // primary -> other PG primary: PartRequest -> PartReply (cross-PG step)
   kMetaCommitSize = 2016,  // client -> inode primary: CommitSizeRequest -> AttrReply
+  // primary -> replica: PartRequest (kind kSequence) -> PartReply (its last op sequence of
+  // the PG, decimal); separate from kMetaPart so that it runs on the worker tier.
+  kMetaSequence = 2017,
+  // new primary -> an up-to-date replica: PartRequest (body: resume after this key) ->
+  // PartReply (a page of the PG's records) for a primary that fell behind to copy its PG.
+  kMetaDump = 2018,
 
   // 60000-60999: reserved for tests; never used by production code.
   kFirstTest = 60000,

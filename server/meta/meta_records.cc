@@ -109,6 +109,17 @@ std::string CookieKey(uint32_t fs, uint64_t parent, uint64_t cookie) {
   return WithBig64(CookiePrefix(fs, parent), cookie);
 }
 std::string PgStateKey(uint32_t fs, uint32_t pg) { return PgKey('P', fs, pg); }
+
+std::vector<std::string> PgKeyPrefixes(uint32_t fs, uint32_t pg) {
+  // Inode-keyed records of the PG share the inode id's top 24 bits (its PG).
+  constexpr size_t kPgBytes = 1 + 4 + 3;  // type, fs, the PG part of the big-endian inode
+  std::vector<std::string> out;
+  for (char type : {'C', 'D', 'I', 'O'}) {
+    out.push_back(FsInodeKey(type, fs, MakeInodeId(pg, 0)).substr(0, kPgBytes));
+  }
+  for (char type : {'P', 'R', 'X'}) out.push_back(PgKey(type, fs, pg));
+  return out;
+}
 std::string DedupPrefix(uint32_t fs, uint32_t pg) { return PgKey('R', fs, pg); }
 std::string DedupKey(uint32_t fs, uint32_t pg, uint64_t client_id, uint64_t request_id) {
   return WithBig64(WithBig64(DedupPrefix(fs, pg), client_id), request_id);

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "server/meta/byte_codec.h"
@@ -100,6 +101,10 @@ std::string DedupPrefix(uint32_t fs, uint32_t pg);
 std::string IntentKey(uint32_t fs, uint32_t pg, uint64_t intent_id);
 std::string IntentPrefix(uint32_t fs, uint32_t pg);
 std::string OrphanKey(uint32_t fs, uint64_t inode);
+// Every key prefix under which PG `pg` of `fs` keeps records (inodes, entries and cookies of
+// its directories, orphans, its state, dedup and intents), in key order: a PG's whole
+// share of the namespace, for copying it to a replica that fell behind.
+std::vector<std::string> PgKeyPrefixes(uint32_t fs, uint32_t pg);
 // The cookie of a `C` key (its last 8 bytes); kCorruption when `key` is too short.
 Result<uint64_t> CookieOfKey(std::string_view key);
 // The intent id of an `X` key; kCorruption when `key` is not one.

@@ -72,6 +72,59 @@ Result<std::vector<MetaStore::KeyValue>> MetaStore::Scan(const std::string& pref
   return out;
 }
 
+Result<std::vector<MetaStore::KeyValue>> MetaStore::ScanPg(uint32_t fs, uint32_t pg,
+                                                           const std::string& start_after,
+                                                           size_t max_bytes, bool* done) const {
+  std::vector<KeyValue> out;
+  size_t bytes = 0;
+  *done = false;
+  for (const std::string& prefix : PgKeyPrefixes(fs, pg)) {
+    if (!start_after.empty() && start_after >= prefix && !start_after.starts_with(prefix)) {
+      continue;  // this prefix lies wholly before the resume point
+    }
+    std::string after = start_after.starts_with(prefix) ? start_after : std::string();
+    while (true) {
+      CVFS_ASSIGN_OR_RETURN(auto page, Scan(prefix, after, 256));
+      for (auto& kv : page) {
+        if (bytes >= max_bytes && !out.empty()) return out;
+        bytes += kv.first.size() + kv.second.size() + 8;
+        out.push_back(std::move(kv));
+      }
+      if (page.size() < 256) break;
+      after = out.back().first;
+    }
+  }
+  *done = true;
+  return out;
+}
+
+Status MetaStore::ReplacePg(uint32_t fs, uint32_t pg, const std::vector<KeyValue>& records) {
+  const std::vector<std::string> prefixes = PgKeyPrefixes(fs, pg);
+  for (const auto& [key, value] : records) {
+    bool inside = false;
+    for (const auto& prefix : prefixes) inside = inside || key.starts_with(prefix);
+    if (!inside) return Status::InvalidArgument("record outside " + DescribePg(fs, pg));
+  }
+  std::lock_guard<std::mutex> lock(apply_mu_);
+  try {
+    rocksdb::WriteBatch wb;
+    for (const auto& prefix : prefixes) {
+      // The first key after every key with this prefix: drop trailing 0xff bytes, add one.
+      std::string end = prefix;
+      while (!end.empty() && static_cast<uint8_t>(end.back()) == 0xff) end.pop_back();
+      if (end.empty()) return Status::Internal("unbounded PG prefix");
+      end.back() = static_cast<char>(static_cast<uint8_t>(end.back()) + 1);
+      wb.DeleteRange(prefix, end);
+    }
+    for (const auto& [key, value] : records) wb.Put(key, value);
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.sync;
+    return FromRocks(db_->Write(wo, &wb), "meta store replace " + path_);
+  } catch (const std::exception& e) {
+    return Status::IoError("meta store replace " + path_ + ": " + e.what());
+  }
+}
+
 Result<PgMetaState> MetaStore::PgState(uint32_t fs, uint32_t pg) const {
   CVFS_ASSIGN_OR_RETURN(auto bytes, Get(PgStateKey(fs, pg)));
   if (!bytes) return InitialPgState(pg);

@@ -58,6 +58,15 @@ class MetaStore {
   // the PG's `P` record; kIoError/kCorruption from RocksDB. On failure nothing is applied.
   Status Apply(const MetaBatch& batch);
 
+  // Records of PG `pg` (PgKeyPrefixes) after `start_after`, in key order, up to about
+  // `max_bytes` of keys and values (at least one record); `*done` when none follow.
+  Result<std::vector<KeyValue>> ScanPg(uint32_t fs, uint32_t pg, const std::string& start_after,
+                                       size_t max_bytes, bool* done) const;
+  // Replaces every record of PG `pg` by `records` (a copy of an up-to-date replica's ScanPg,
+  // its `P` record included) in one atomic, durable write. kInvalidArgument for a record
+  // outside the PG.
+  Status ReplacePg(uint32_t fs, uint32_t pg, const std::vector<KeyValue>& records);
+
   // The PG's state (InitialPgState when it has no record yet).
   Result<PgMetaState> PgState(uint32_t fs, uint32_t pg) const;
   Result<uint64_t> LastSequence(uint32_t fs, uint32_t pg) const;

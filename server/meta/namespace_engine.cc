@@ -23,15 +23,21 @@ Status NamespaceEngine::CheckLocal(uint64_t inode) const {
                                  std::to_string(pg_));
 }
 
+Result<std::optional<MutationReply>> NamespaceEngine::Answered(const RequestKey& key) const {
+  CVFS_ASSIGN_OR_RETURN(auto stored, store_.Get(DedupKey(fs_, pg_, key.client_id, key.request_id)));
+  if (!stored) return std::optional<MutationReply>();
+  CVFS_ASSIGN_OR_RETURN(DedupRecord record, DecodeDedup(*stored));
+  CVFS_ASSIGN_OR_RETURN(MutationReply reply, DecodeReply(record.reply));
+  return std::optional<MutationReply>(std::move(reply));
+}
+
 Result<Mutation> NamespaceEngine::Run(
     const RequestKey& key, const std::function<Result<MutationReply>(MetaTxn&)>& op) const {
   const std::string dedup_key = DedupKey(fs_, pg_, key.client_id, key.request_id);
-  CVFS_ASSIGN_OR_RETURN(auto stored, store_.Get(dedup_key));
-  if (stored) {
-    CVFS_ASSIGN_OR_RETURN(DedupRecord record, DecodeDedup(*stored));
-    CVFS_ASSIGN_OR_RETURN(MutationReply reply, DecodeReply(record.reply));
+  CVFS_ASSIGN_OR_RETURN(std::optional<MutationReply> answered, Answered(key));
+  if (answered) {
     Mutation replay;
-    replay.reply = std::move(reply);
+    replay.reply = std::move(*answered);
     replay.batch.fs_id = fs_;
     replay.batch.pg = pg_;
     replay.replayed = true;

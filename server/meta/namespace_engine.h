@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -115,6 +116,9 @@ class NamespaceEngine {
   Result<InodeAttr> CheckCreate(const Caller& caller, uint64_t parent, std::string_view name) const;
   // At the PG of a directory about to be removed or replaced: kNotADirectory, kNotEmpty.
   Status CheckRmdirTarget(uint64_t inode) const;
+  // The stored reply when this PG already answered `key` (a coordinator's retried
+  // multi-step operation finds its finished final step here), else nullopt.
+  Result<std::optional<MutationReply>> Answered(const RequestKey& key) const;
 
   // --- Bootstrap ---
   // The batch creating the root directory (PG 0 only; kAlreadyExists when it exists).

@@ -1,0 +1,93 @@
+// FileSystemClient: the implementation of cvfs::FileSystem (include/cvfs/filesystem.h) over
+// one ClientSession: metadata through MetaClient, file data through DataObjectClient.
+//   - Open files: a table of handles (bounded, kMaxOpenFiles). Each remembers the size the
+//     file had at open and the end of what was written through it; Read stops at the larger
+//     of the two (close-to-open: other clients' later writes show after a new Open).
+//     Fsync and Release commit the written end and mtime to the inode's primary
+//     (kMetaCommitSize: sizes only grow there).
+//   - Truncate (SetAttr with kSetSize): the metadata first, then the object's data beyond
+//     the new size is dropped.
+//   - Unlink/Rename that free a file's last link delete its data (best effort: a client
+//     that dies first leaves the stripes to `cvfs fsck`).
+// Thread-safety: every method may be called from many threads at once.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "client/data/data_object_client.h"
+#include "client/meta/meta_client.h"
+#include "client/session/client_session.h"
+#include "cvfs/filesystem.h"
+
+namespace cvfs::client {
+
+inline constexpr size_t kMaxOpenFiles = 1 << 20;
+
+class FileSystemClient final : public FileSystem {
+ public:
+  static Result<std::unique_ptr<FileSystem>> Mount(const FileSystemOptions& options);
+
+  Result<FileAttr> Lookup(const Identity* who, uint64_t parent, std::string_view name) override;
+  Result<FileAttr> GetAttr(const Identity* who, uint64_t inode) override;
+  Result<FileAttr> SetAttr(const Identity* who, uint64_t inode,
+                           const SetAttrRequest& request) override;
+  Result<FileAttr> Create(const Identity* who, uint64_t parent, std::string_view name,
+                          uint32_t mode, bool exclusive, bool* created) override;
+  Result<FileAttr> Mkdir(const Identity* who, uint64_t parent, std::string_view name,
+                         uint32_t mode) override;
+  Result<FileAttr> Symlink(const Identity* who, uint64_t parent, std::string_view name,
+                           std::string_view target) override;
+  Result<std::string> Readlink(const Identity* who, uint64_t inode) override;
+  Status Unlink(const Identity* who, uint64_t parent, std::string_view name) override;
+  Status Rmdir(const Identity* who, uint64_t parent, std::string_view name) override;
+  Status Rename(const Identity* who, uint64_t parent, std::string_view name, uint64_t new_parent,
+                std::string_view new_name, bool no_replace) override;
+  Result<FileAttr> Link(const Identity* who, uint64_t inode, uint64_t new_parent,
+                        std::string_view new_name) override;
+  Result<DirPage> ReadDir(const Identity* who, uint64_t dir, uint64_t cookie,
+                          size_t max_entries) override;
+  Result<FsStats> StatFs(const Identity* who) override;
+  Result<uint64_t> Open(const Identity* who, uint64_t inode, int flags, FileAttr* attr) override;
+  Status Release(uint64_t handle) override;
+  Result<size_t> Read(uint64_t handle, uint64_t offset, std::span<std::byte> out) override;
+  Status Write(uint64_t handle, uint64_t offset, std::span<const std::byte> data) override;
+  Status Fsync(uint64_t handle) override;
+
+ private:
+  struct OpenFile {
+    uint64_t inode = 0;
+    int flags = 0;
+    std::optional<Identity> who;
+    std::mutex mu;
+    uint64_t size = 0;         // at open, or as this handle last set it; guarded by mu
+    uint64_t written_end = 0;  // end of what was written through this handle; mu
+    bool dirty = false;        // written since the last commit; mu
+  };
+
+  FileSystemClient(std::shared_ptr<ClientSession> session, std::unique_ptr<DataObjectClient> data,
+                   Duration deadline)
+      : session_(std::move(session)), data_(std::move(data)), meta_(session_, deadline) {}
+
+  Result<std::shared_ptr<OpenFile>> Handle(uint64_t handle);
+  // kMetaCommitSize of what `file` wrote; requires file->mu.
+  Status CommitLocked(OpenFile& file);
+  // Deletes the data of a file whose last link went (best effort, logged).
+  void DropData(uint64_t inode, uint64_t size);
+  // AttrReply -> FileAttr (kInternal when the reply carries no inode).
+  static Result<FileAttr> AttrOf(const Result<std::string>& reply, bool* created = nullptr,
+                                 uint64_t* freed = nullptr);
+
+  const std::shared_ptr<ClientSession> session_;
+  const std::unique_ptr<DataObjectClient> data_;
+  MetaClient meta_;
+
+  std::mutex handles_mu_;
+  std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;  // guarded by handles_mu_
+  uint64_t next_handle_ = 1;                                         // guarded by handles_mu_
+};
+
+}  // namespace cvfs::client
