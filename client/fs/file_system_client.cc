@@ -82,14 +82,22 @@ Result<FileAttr> FileSystemClient::Lookup(const Identity* who, uint64_t parent,
   });
   if (!reply.ok()) return reply.status();
   CVFS_ASSIGN_OR_RETURN(wire::EntryReply entry, wire::DecodeEntryReply(*reply));
-  if (entry.has_attr) return FromWire(entry.attr);
-  return GetAttr(who, entry.inode);
+  if (!entry.has_attr) return GetAttr(who, entry.inode);
+  FileAttr attr = FromWire(entry.attr);
+  std::lock_guard lock(handles_mu_);
+  if (hidden_.count(attr.inode) != 0 && attr.nlink > 0) --attr.nlink;  // the hidden name
+  return attr;
 }
 
 Result<FileAttr> FileSystemClient::GetAttr(const Identity* who, uint64_t inode) {
-  return AttrOf(meta_.Call(PgOf(inode), net::Method::kMetaGetAttr, who, [&](const auto& h) {
-    return wire::EncodeGetAttrRequest({h, inode});
-  }));
+  CVFS_ASSIGN_OR_RETURN(
+      FileAttr attr,
+      AttrOf(meta_.Call(PgOf(inode), net::Method::kMetaGetAttr, who, [&](const auto& h) {
+        return wire::EncodeGetAttrRequest({h, inode});
+      })));
+  std::lock_guard lock(handles_mu_);
+  if (hidden_.count(inode) != 0 && attr.nlink > 0) --attr.nlink;  // the hidden name
+  return attr;
 }
 
 Result<FileAttr> FileSystemClient::SetAttr(const Identity* who, uint64_t inode,
@@ -188,7 +196,55 @@ void FileSystemClient::DropData(uint64_t inode, uint64_t size) {
   }
 }
 
+bool FileSystemClient::IsHiddenName(std::string_view name) {
+  return name.starts_with(".cvfs-unlinked-");
+}
+
+bool FileSystemClient::IsOpenHere(uint64_t inode) {
+  for (const auto& [id, file] : handles_) {
+    if (file->inode == inode) return true;
+  }
+  return false;
+}
+
+void FileSystemClient::UnhideIfLast(uint64_t inode) {
+  Hidden hidden;
+  {
+    std::lock_guard lock(handles_mu_);
+    auto it = hidden_.find(inode);
+    if (it == hidden_.end() || IsOpenHere(inode)) return;
+    hidden = std::move(it->second);
+    hidden_.erase(it);
+  }
+  Status st = Unlink(hidden.who ? &*hidden.who : nullptr, hidden.parent, hidden.name);
+  if (!st.ok()) {
+    LOG_WARN("client.hidden_not_removed inode={} name={} error=\"{}\"", inode, hidden.name,
+             st.ToString());
+  }
+}
+
 Status FileSystemClient::Unlink(const Identity* who, uint64_t parent, std::string_view name) {
+  bool any_open = false;
+  {
+    std::lock_guard lock(handles_mu_);
+    any_open = !handles_.empty();
+  }
+  if (any_open && !IsHiddenName(name)) {
+    CVFS_ASSIGN_OR_RETURN(FileAttr victim, Lookup(who, parent, name));
+    bool open_here = false;
+    {
+      std::lock_guard lock(handles_mu_);
+      open_here = victim.type == FileType::kRegular && IsOpenHere(victim.inode);
+    }
+    if (open_here) {
+      const std::string hidden = ".cvfs-unlinked-" + std::to_string(victim.inode);
+      CVFS_RETURN_IF_ERROR(Rename(who, parent, name, parent, hidden, false));
+      std::lock_guard lock(handles_mu_);
+      hidden_[victim.inode] =
+          Hidden{parent, hidden, who ? std::optional<Identity>(*who) : std::optional<Identity>()};
+      return Status::Ok();
+    }
+  }
   uint64_t freed = 0;
   CVFS_ASSIGN_OR_RETURN(
       FileAttr attr,
@@ -240,17 +296,25 @@ Result<DirPage> FileSystemClient::ReadDir(const Identity* who, uint64_t dir, uin
                                           size_t max_entries) {
   const uint32_t max =
       static_cast<uint32_t>(std::clamp<size_t>(max_entries, 1, wire::kMaxReaddirEntries));
-  auto reply = meta_.Call(PgOf(dir), net::Method::kMetaReaddir, who, [&](const auto& h) {
-    return wire::EncodeReaddirRequest({h, dir, cookie, max});
-  });
-  if (!reply.ok()) return reply.status();
-  CVFS_ASSIGN_OR_RETURN(wire::ReaddirReply decoded, wire::DecodeReaddirReply(*reply));
-  DirPage page;
-  page.eof = decoded.eof;
-  for (auto& e : decoded.entries) {
-    page.entries.push_back({std::move(e.name), e.inode, TypeOf(e.type), e.cookie});
+  // Hidden names (unlinked while open here) are left out; a page of nothing but such names
+  // is skipped, so a non-final page is never empty.
+  for (int pages = 0;; ++pages) {
+    auto reply = meta_.Call(PgOf(dir), net::Method::kMetaReaddir, who, [&](const auto& h) {
+      return wire::EncodeReaddirRequest({h, dir, cookie, max});
+    });
+    if (!reply.ok()) return reply.status();
+    CVFS_ASSIGN_OR_RETURN(wire::ReaddirReply decoded, wire::DecodeReaddirReply(*reply));
+    DirPage page;
+    page.eof = decoded.eof;
+    for (auto& e : decoded.entries) {
+      cookie = e.cookie;
+      if (IsHiddenName(e.name)) continue;
+      page.entries.push_back({std::move(e.name), e.inode, TypeOf(e.type), e.cookie});
+    }
+    if (!page.entries.empty() || page.eof || decoded.entries.empty() || pages > 1000) {
+      return page;
+    }
   }
-  return page;
 }
 
 Result<FsStats> FileSystemClient::StatFs(const Identity* who) {
@@ -331,8 +395,13 @@ Status FileSystemClient::Release(uint64_t handle) {
     file = std::move(it->second);
     handles_.erase(it);
   }
-  std::lock_guard lock(file->mu);
-  return CommitLocked(*file);
+  Status committed;
+  {
+    std::lock_guard lock(file->mu);
+    committed = CommitLocked(*file);
+  }
+  UnhideIfLast(file->inode);
+  return committed;
 }
 
 Result<size_t> FileSystemClient::Read(uint64_t handle, uint64_t offset, std::span<std::byte> out) {

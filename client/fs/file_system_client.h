@@ -9,6 +9,10 @@
 //     the new size is dropped.
 //   - Unlink/Rename that free a file's last link delete its data (best effort: a client
 //     that dies first leaves the stripes to `cvfs fsck`).
+//   - Unlink of a file open in this client hides it instead (renamed to
+//     ".cvfs-unlinked-<inode>" in its directory, left out of ReadDir, nlink shown one lower)
+//     and unlinks it at its last Release here. Files open in other clients are not kept:
+//     their reads fail once the data is freed (as on NFS without silly rename).
 // Thread-safety: every method may be called from many threads at once.
 #pragma once
 
@@ -81,6 +85,19 @@ class FileSystemClient final : public FileSystem {
   static Result<FileAttr> AttrOf(const Result<std::string>& reply, bool* created = nullptr,
                                  uint64_t* freed = nullptr);
 
+  // A file this client unlinked while it had it open: renamed to a hidden name in its
+  // directory until its last handle here is released (as libfuse's "hide" and NFS's silly
+  // rename do), so reads and writes through open handles keep working.
+  struct Hidden {
+    uint64_t parent = 0;
+    std::string name;
+    std::optional<Identity> who;
+  };
+  static bool IsHiddenName(std::string_view name);
+  bool IsOpenHere(uint64_t inode);  // requires handles_mu_
+  // After the last handle of `inode` here went: unlinks it for good if it was hidden.
+  void UnhideIfLast(uint64_t inode);
+
   const std::shared_ptr<ClientSession> session_;
   const std::unique_ptr<DataObjectClient> data_;
   MetaClient meta_;
@@ -88,6 +105,7 @@ class FileSystemClient final : public FileSystem {
   std::mutex handles_mu_;
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> handles_;  // guarded by handles_mu_
   uint64_t next_handle_ = 1;                                         // guarded by handles_mu_
+  std::unordered_map<uint64_t, Hidden> hidden_;                      // guarded by handles_mu_
 };
 
 }  // namespace cvfs::client

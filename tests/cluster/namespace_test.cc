@@ -216,6 +216,31 @@ TEST_CASE("namespace operations through the FileSystem API on 6 backends", "[nam
   REQUIRE(fs->Rmdir(nullptr, c->inode, "b2").ok());
   CHECK(CodeOf(fs->GetAttr(nullptr, b->inode)) == ErrorCode::kNotFound);
 
+  // Unlink of a file open here: reads and writes through the handle go on; the name is gone
+  // (lookup, readdir); the last release frees the inode.
+  auto open_file = fs->Create(nullptr, kRootInode, "open-unlinked", 0644, true, &created);
+  REQUIRE(open_file.ok());
+  const auto kept = Pattern(70000, 9);
+  REQUIRE(WriteFile(*fs, open_file->inode, kept).ok());
+  auto handle = fs->Open(nullptr, open_file->inode, O_RDWR, nullptr);
+  REQUIRE(handle.ok());
+  REQUIRE(fs->Unlink(nullptr, kRootInode, "open-unlinked").ok());
+  CHECK(CodeOf(fs->Lookup(nullptr, kRootInode, "open-unlinked")) == ErrorCode::kNotFound);
+  auto listing = fs->ReadDir(nullptr, kRootInode, 0, 1000);
+  REQUIRE(listing.ok());
+  for (const auto& e : listing->entries) CHECK(e.inode != open_file->inode);
+  auto unlinked_attr = fs->GetAttr(nullptr, open_file->inode);
+  REQUIRE(unlinked_attr.ok());
+  CHECK(unlinked_attr->nlink == 0);
+  std::vector<std::byte> through(kept.size());
+  auto got = fs->Read(*handle, 0, through);
+  REQUIRE(got.ok());
+  CHECK(*got == kept.size());
+  CHECK(through == kept);
+  REQUIRE(fs->Write(*handle, kept.size(), kept).ok());
+  REQUIRE(fs->Release(*handle).ok());
+  CHECK(CodeOf(fs->GetAttr(nullptr, open_file->inode)) == ErrorCode::kNotFound);
+
   // Readdir pages over 1500 entries of one directory: every name once.
   auto big = fs->Mkdir(nullptr, kRootInode, "big", 0755);
   REQUIRE(big.ok());
