@@ -32,6 +32,7 @@ Result<control::FilesystemSpec> SpecOf(const FilesystemCreateOptions& options) {
   spec.geometry.parity_cells = options.parity_cells;
   spec.geometry.cell_bytes = static_cast<uint32_t>(options.cell_bytes);
   spec.pg_count = options.pg_count;
+  spec.root_squash = options.root_squash;
   CVFS_RETURN_IF_ERROR(control::ValidateFilesystemSpec(spec));
   return spec;
 }

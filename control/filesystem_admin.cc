@@ -123,6 +123,7 @@ Result<FilesystemInfo> DefineFilesystem(EtcdClient& etcd, const KeyLayout& keys,
     fs.id = static_cast<uint32_t>(next_id);
     fs.geometry = spec.geometry;
     fs.pg_count = spec.pg_count;
+    fs.root_squash = spec.root_squash;
     fs.created_ms = now_ms;
     // A trial placement on the current map refuses now what the manager could not place
     // (a map too large for etcd, too many filesystems) instead of leaving it pending.
@@ -185,6 +186,7 @@ Json FilesystemStatusToJson(const FilesystemInfo& fs, const ClusterMap* map) {
               {"cell_bytes", fs.geometry.cell_bytes},
               {"stripe_bytes", fs.geometry.stripe_bytes()},
               {"pg_count", fs.pg_count},
+              {"root_squash", fs.root_squash},
               {"created_ms", fs.created_ms},
               {"placed", fs.placed()},
               {"placement", nullptr},

@@ -34,6 +34,7 @@ struct FilesystemSpec {
   std::string name;
   StripeGeometry geometry;
   uint32_t pg_count = kDefaultPgCount;
+  bool root_squash = false;  // uid 0 acts as nobody in the namespace
 };
 
 // OK when the name, the geometry (ValidateStripeGeometry) and pg_count (1..kMaxPgCount) are

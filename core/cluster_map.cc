@@ -210,6 +210,7 @@ nlohmann::json FilesystemInfoToJson(const FilesystemInfo& fs) {
            {"cell_bytes", fs.geometry.cell_bytes},
            {"pg_count", fs.pg_count},
            {"created_ms", fs.created_ms}};
+  if (fs.root_squash) out["root_squash"] = true;
   if (!fs.groups.empty()) out["groups"] = PlacementGroupsToJson(fs.groups);
   return out;
 }
@@ -238,6 +239,10 @@ Result<FilesystemInfo> FilesystemInfoFromJson(const nlohmann::json& json_value) 
   CVFS_RETURN_IF_ERROR(GetBoundedInt(json_value, "pg_count", where, 1, kMaxPgCount, &value));
   fs.pg_count = static_cast<uint32_t>(value);
   CVFS_RETURN_IF_ERROR(GetInt64(json_value, "created_ms", false, where, &fs.created_ms));
+  if (const json* squash = Field(json_value, "root_squash"); squash != nullptr) {
+    if (!squash->is_boolean()) return Malformed(where, "root_squash is not a boolean");
+    fs.root_squash = squash->get<bool>();
+  }
   if (const json* groups = Field(json_value, "groups"); groups != nullptr && !groups->is_null()) {
     auto parsed = PlacementGroupsFromJson(*groups);
     if (!parsed.ok()) return Malformed(where, parsed.status().message());

@@ -98,6 +98,7 @@ struct FilesystemInfo {
   StripeGeometry geometry;
   uint32_t pg_count = 0;
   int64_t created_ms = 0;
+  bool root_squash = false;            // namespace requests from uid 0 act as nobody (65534)
   std::vector<PlacementGroup> groups;  // empty: not placed yet
 
   bool placed() const { return !groups.empty(); }

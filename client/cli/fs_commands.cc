@@ -69,6 +69,7 @@ void RegisterFsCreate(CLI::App& fs, GlobalOptions& global, int* rc) {
     uint32_t pgs = kDefaultFilesystemPgCount;
     int timeout_s = 30;
     bool json = false;
+    bool root_squash = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("name", args->name, "filesystem name (letters, digits, '-', '_', '.')")
@@ -83,9 +84,12 @@ void RegisterFsCreate(CLI::App& fs, GlobalOptions& global, int* rc) {
       ->check(CLI::Range(1, 65536));
   cmd->add_option("--timeout", args->timeout_s, "seconds to wait for placement (default 30)")
       ->check(CLI::Range(1, 3600));
+  cmd->add_flag("--root-squash", args->root_squash,
+                "requests from uid 0 act as nobody (65534) in the namespace");
   cmd->add_flag("--json", args->json, "print the filesystem's status JSON");
   cmd->callback([&global, rc, args] {
     FilesystemCreateOptions options;
+    options.root_squash = args->root_squash;
     options.name = args->name;
     if (Status st = ParseProtection(args->protection, &options.data_cells, &options.parity_cells);
         !st.ok()) {

@@ -42,6 +42,9 @@ struct FilesystemCreateOptions {
   int parity_cells = 2;
   uint64_t cell_bytes = 128 * 1024;
   uint32_t pg_count = kDefaultFilesystemPgCount;
+  // Requests from uid 0 act as nobody (65534) in the namespace (login nodes' root users
+  // get no special rights on the shared filesystem).
+  bool root_squash = false;
   int wait_timeout_ms = 30000;  // how long to wait for the manager to place it
 };
 

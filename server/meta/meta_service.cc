@@ -272,6 +272,15 @@ Result<Mutation> MetaService::Mutate(
 
 Result<Caller> MetaService::CallerOf(const net::RpcContext& context,
                                      const wire::MetaHeader& header) const {
+  FilesystemInfo fs;  // root_squash of the request's filesystem (false when unknown)
+  {
+    std::lock_guard lock(map_mu_);
+    if (map_ != nullptr) {
+      if (const FilesystemInfo* found = FindFilesystemById(*map_, header.fs_id)) {
+        fs.root_squash = found->root_squash;
+      }
+    }
+  }
   Caller caller;
   caller.uid = context.peer_uid;
   caller.gid = context.peer_gid;
@@ -284,6 +293,11 @@ Result<Caller> MetaService::CallerOf(const net::RpcContext& context,
     caller.uid = header.on_behalf.uid;
     caller.gid = header.on_behalf.gid;
     caller.groups = header.on_behalf.groups;
+  }
+  if (caller.uid == 0 && fs.root_squash) {
+    caller.uid = kNobody;
+    caller.gid = kNobody;
+    caller.groups.clear();
   }
   return caller;
 }

@@ -11,7 +11,8 @@
 //     visible entry pointing at an existing inode; a crash between steps can leave an
 //     orphan inode (`cvfs fsck`), never a dangling entry.
 //   - Identity: the MUNGE-proven uid/gid of the connection; a request's on-behalf identity
-//     is honoured only from uid 0 (a FUSE mount acting for its users).
+//     is honoured only from uid 0 (a FUSE mount acting for its users). On a root_squash
+//     filesystem the resulting uid 0 acts as nobody (65534).
 //   - Taking over a PG: the first time this node orders a PG in an epoch it asks the other
 //     up replicas for their op sequence; when one is ahead (this node missed batches while
 //     down) it refuses the PG (kUnavailable) instead of serving stale metadata.
@@ -38,6 +39,9 @@
 #include "server/meta/namespace_engine.h"
 
 namespace cvfs::server::meta {
+
+// The identity root acts as on a root_squash filesystem.
+inline constexpr uint32_t kNobody = 65534;
 
 struct MetaServiceOptions {
   NodeId self;

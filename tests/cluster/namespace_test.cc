@@ -292,6 +292,22 @@ TEST_CASE("permissions follow the caller's identity", "[namespace][security]") {
   CHECK(mine->uid == 1000);
   CHECK(mine->gid == 1000);
   CHECK(fs->Open(&user, mine->inode, O_RDWR, &attr).ok());
+  // Root may read the user's 0600 file here; not on a root_squash filesystem.
+  CHECK(fs->Open(nullptr, mine->inode, O_RDONLY, &attr).ok());
+
+  auto& cluster = *started->cluster;
+  REQUIRE(cluster.CreateFilesystem("squashed", "4+2", "64K", "--root-squash").ok());
+  REQUIRE(WaitFilesystemPlaced(cluster, "squashed").ok());
+  auto squashed = MountFs(cluster, "squashed");
+  // The root directory is root's 0755: squashed root may not create in it...
+  CHECK(CodeOf(squashed->Create(nullptr, kRootInode, "x", 0644, true, &created)) ==
+        ErrorCode::kPermissionDenied);
+  CHECK(CodeOf(squashed->Mkdir(nullptr, kRootInode, "d", 0755)) == ErrorCode::kPermissionDenied);
+  // ...nor act for another user to get around it (the on-behalf identity is squashed too
+  // when it is root).
+  Identity root_again{0, 0, {}};
+  CHECK(CodeOf(squashed->Mkdir(&root_again, kRootInode, "d", 0755)) ==
+        ErrorCode::kPermissionDenied);
 }
 
 TEST_CASE("a retried mutation is applied once", "[namespace]") {
