@@ -57,6 +57,7 @@ Status Daemon::Init() {
   CVFS_ASSIGN_OR_RETURN(meta_store_, meta::MetaStore::Open(config_.state_dir + "/meta"));
   meta::MetaServiceOptions meta_options;
   meta_options.self = NodeId(config_.node_id);
+  meta_options.crash_points = crash_points;
   meta_ = std::make_unique<meta::MetaService>(*endpoint_, *meta_store_, std::move(meta_options));
   meta_->Register();
   endpoint_->RegisterHandler(static_cast<uint16_t>(net::Method::kNodeInfo),

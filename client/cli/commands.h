@@ -16,6 +16,8 @@ void RegisterDoctorCommand(CLI::App& app, GlobalOptions& global, int* rc);
 void RegisterFsCommands(CLI::App& app, GlobalOptions& global, int* rc);
 // `object put|get|truncate`: the low-level data API from the command line.
 void RegisterObjectCommands(CLI::App& app, GlobalOptions& global, int* rc);
+// `fsck FS [--repair]`: the namespace check (kMetaFsck to a cvfsd), root only.
+void RegisterFsckCommand(CLI::App& app, GlobalOptions& global, int* rc);
 
 // Sets up logging for a command (stderr, global.log_level).
 void InitCommandLogging(const GlobalOptions& global);

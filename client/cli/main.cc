@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   RegisterDoctorCommand(app, global, &rc);
   RegisterFsCommands(app, global, &rc);
   RegisterObjectCommands(app, global, &rc);
+  RegisterFsckCommand(app, global, &rc);
 
   try {
     app.parse(argc, argv);

@@ -56,6 +56,9 @@ enum class Method : uint16_t {
   // new primary -> an up-to-date replica: PartRequest (body: resume after this key) ->
   // PartReply (a page of the PG's records) for a primary that fell behind to copy its PG.
   kMetaDump = 2018,
+  // cvfs CLI (root) -> any cvfsd: PartRequest{header.fs_id; body "repair"|"check"} ->
+  // PartReply{body JSON report} (server/meta/meta_fsck.h).
+  kMetaFsck = 2019,
 
   // 60000-60999: reserved for tests; never used by production code.
   kFirstTest = 60000,

@@ -19,18 +19,21 @@ std::string_view CrashPointName(CrashPoint point) {
       return "mid_commit";
     case CrashPoint::kAfterCommit:
       return "after_commit";
+    case CrashPoint::kMetaMkdirAfterInode:
+      return "meta_mkdir_after_inode";
   }
   return "";
 }
 
 Result<CrashPoint> ParseCrashPoint(std::string_view name) {
-  for (CrashPoint p : {CrashPoint::kNone, CrashPoint::kBeforeParity, CrashPoint::kAfterParity,
-                       CrashPoint::kMidCommit, CrashPoint::kAfterCommit}) {
+  for (CrashPoint p :
+       {CrashPoint::kNone, CrashPoint::kBeforeParity, CrashPoint::kAfterParity,
+        CrashPoint::kMidCommit, CrashPoint::kAfterCommit, CrashPoint::kMetaMkdirAfterInode}) {
     if (CrashPointName(p) == name) return p;
   }
   return Status::ConfigError("crash_at '" + std::string(name) +
                              "' is not one of before_parity, after_parity, mid_commit, "
-                             "after_commit");
+                             "after_commit, meta_mkdir_after_inode");
 }
 
 Result<CrashPoints> CrashPoints::FromConfig(std::string_view configured) {

@@ -4,7 +4,8 @@
 //
 // Points, in write order: before_parity (RMW done, nothing prepared), after_parity (every
 // prepare durable, no commit sent), mid_commit (committed on the primary and one member),
-// after_commit (all committed, no reply sent).
+// after_commit (all committed, no reply sent). Metadata (server/meta): meta_mkdir_after_inode
+// (a cross-PG mkdir's directory inode made, its entry not yet added).
 // Configured by `[debug] crash_at` in the cvfsd config or CVFS_CRASH_AT (the environment
 // wins); "" disables. Reaching the armed point logs `data.crash_point point=...` and raises
 // SIGKILL (no clean-up runs, as in a power cut of the process).
@@ -18,7 +19,14 @@
 
 namespace cvfs::server {
 
-enum class CrashPoint { kNone, kBeforeParity, kAfterParity, kMidCommit, kAfterCommit };
+enum class CrashPoint {
+  kNone,
+  kBeforeParity,
+  kAfterParity,
+  kMidCommit,
+  kAfterCommit,
+  kMetaMkdirAfterInode,
+};
 
 std::string_view CrashPointName(CrashPoint point);
 // "" -> kNone; kConfigError naming the accepted names for anything unknown.

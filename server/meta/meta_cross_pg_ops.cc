@@ -98,6 +98,9 @@ Result<std::string> MetaService::HandleMkdir(const net::RpcContext& c, std::stri
         made, DecodeStepReply(SendPart(pg.fs->id, target, Kind(PartKind::kMakeDirectoryInode),
                                        Step(key, 1), EncodePartBody(body))));
   }
+  // A crash here leaves the directory's inode an orphan (cvfs fsck) unless a retry of the
+  // request finishes the mkdir.
+  options_.crash_points.Reach(CrashPoint::kMetaMkdirAfterInode, "mkdir " + req.name);
   // Step 2 (the request's own key): the entry, now that the inode exists.
   auto added = Mutate(pg, [&](const NamespaceEngine& e) {
     return e.AddEntry(key, req.parent, req.name, made.attr.inode, FileType::kDirectory);

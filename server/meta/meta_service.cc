@@ -62,6 +62,7 @@ void MetaService::Register() {
   endpoint_.RegisterHandler(Method::kMetaRelease, bind(&MetaService::HandleRelease), kCoordinator);
   endpoint_.RegisterHandler(Method::kMetaCommitSize, bind(&MetaService::HandleCommitSize),
                             kCoordinator);
+  endpoint_.RegisterHandler(Method::kMetaFsck, bind(&MetaService::HandleFsck), kCoordinator);
   // Tiers (net/rpc.h): client requests (kCoordinator) wait on parts (kStep), which wait only
   // on Apply and Sequence (kWorker), which wait on nothing remote: no cycle of full pools.
   endpoint_.RegisterHandler(Method::kMetaPart, bind(&MetaService::HandlePart),

@@ -35,6 +35,8 @@
 #include "net/peer_cache.h"
 #include "net/rpc.h"
 #include "net/wire/meta_messages.h"
+#include "server/data/crash_points.h"
+#include "server/meta/meta_fsck.h"
 #include "server/meta/meta_store.h"
 #include "server/meta/namespace_engine.h"
 
@@ -50,6 +52,8 @@ struct MetaServiceOptions {
   // Readdir replies are trimmed to this many payload bytes (the transport's message cap is
   // 64 KiB).
   size_t max_readdir_reply_bytes = 48 * 1024;
+  // Fault injection (server/data/crash_points.h): meta_mkdir_after_inode.
+  CrashPoints crash_points;
 };
 
 struct MetaServiceStats {
@@ -72,6 +76,9 @@ class MetaService {
   void Register();
   void SetMap(const ClusterMap& map);
   MetaServiceStats stats() const;
+  // cvfs fsck (meta_fsck.h): checks every PG of filesystem `fs_id` from its metadata primary
+  // and, with `repair`, fixes the findings that two passes 2 s apart agree on.
+  Result<FsckReport> RunFsck(uint32_t fs_id, bool repair);
 
   // One PG this node orders, resolved under one map snapshot.
   struct Pg {
@@ -135,6 +142,8 @@ class MetaService {
   Result<std::string> HandlePart(const net::RpcContext& c, std::string_view p);
   Result<std::string> HandleSequence(const net::RpcContext& c, std::string_view p);
   Result<std::string> HandleDump(const net::RpcContext& c, std::string_view p);
+  // --- meta_fsck.cc: kMetaFsck (root only) ---
+  Result<std::string> HandleFsck(const net::RpcContext& c, std::string_view p);
   // Copies every record of `pg` from replica member `member` (ahead of this node) and
   // replaces this node's copy. Requires the PG mutex (no mutation of the PG meanwhile).
   Status CatchUp(const Pg& pg, int member);

@@ -42,14 +42,6 @@ std::vector<std::pair<std::string, uint64_t>> FindBytes(const std::string& dir,
   return hits;
 }
 
-int CountInFile(const std::string& path, const std::string& needle) {
-  std::ifstream in(path);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) n += line.find(needle) != std::string::npos;
-  return n;
-}
-
 }  // namespace
 
 TEST_CASE("a flipped byte on a drive is caught by CRC32C, read correctly and reported",
@@ -147,12 +139,7 @@ TEST_CASE("kill -9 of the primary inside a partial-stripe write leaves old or ne
     new_model.Write(offset, update);
     const Status write_status = (*client)->Write(inode, offset, update);
     // The primary must have died at the point (SIGKILL), whatever the client saw.
-    bool died = false;
-    for (int i = 0; i < 100 && !died; ++i) {
-      died = !cluster.running(primary);
-      if (!died) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    REQUIRE(died);
+    REQUIRE(WaitNodeExited(cluster, primary, std::chrono::seconds(5)));
     auto ws = cluster.wait_status(primary);
     REQUIRE(ws.has_value());
     CHECK(WIFSIGNALED(*ws));

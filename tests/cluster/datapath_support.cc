@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "control/etcd_client.h"
@@ -39,17 +40,28 @@ Result<FilesystemInfo> WaitFilesystemPlaced(const TestCluster& cluster, const st
   return last;
 }
 
-Result<std::unique_ptr<ObjectClient>> OpenObjectClient(const TestCluster& cluster,
-                                                       const std::string& filesystem,
-                                                       const std::string& name) {
-  ObjectClientOptions options;
+namespace {
+
+// Client options (ObjectClientOptions, FileSystemOptions) pointing at `cluster`.
+template <typename Options>
+Options ClientOptionsFor(const TestCluster& cluster, const std::string& filesystem,
+                         const std::string& name) {
+  Options options;
   options.etcd_endpoints = {cluster.etcd_endpoint()};
   options.cluster = cluster.cluster_name();
   options.filesystem = filesystem;
   options.provider = cluster.provider();
   options.munge_socket = cluster.munge_socket();
   options.name = name;
-  return ObjectClient::Open(options);
+  return options;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ObjectClient>> OpenObjectClient(const TestCluster& cluster,
+                                                       const std::string& filesystem,
+                                                       const std::string& name) {
+  return ObjectClient::Open(ClientOptionsFor<ObjectClientOptions>(cluster, filesystem, name));
 }
 
 Result<FilesystemCluster> StartWithFilesystem(const ClusterOptions& options,
@@ -101,6 +113,29 @@ int64_t FirstDifference(const std::vector<std::byte>& a, const std::vector<std::
     if (a[i] != b[i]) return static_cast<int64_t>(i);
   }
   return -1;
+}
+
+Result<std::unique_ptr<FileSystem>> MountFileSystem(const TestCluster& cluster,
+                                                    const std::string& filesystem,
+                                                    const std::string& name) {
+  return FileSystem::Mount(ClientOptionsFor<FileSystemOptions>(cluster, filesystem, name));
+}
+
+bool WaitNodeExited(TestCluster& cluster, int node, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (cluster.running(node)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+int CountInFile(const std::string& path, const std::string& needle) {
+  std::ifstream in(path);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) n += line.find(needle) != std::string::npos;
+  return n;
 }
 
 }  // namespace cvfs::testing

@@ -3,6 +3,7 @@
 // stripe, and a byte-exact reference model of objects. Test-only.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include "core/cluster_map.h"
 #include "core/random.h"
 #include "core/status.h"
+#include "cvfs/filesystem.h"
 #include "cvfs/object_client.h"
 #include "tests/cluster/cluster.h"
 
@@ -57,6 +59,17 @@ class ObjectModel {
 };
 
 std::vector<std::byte> RandomBytes(Random& random, size_t length);
+
+// cvfs::FileSystem::Mount of `filesystem` on this cluster (its etcd, provider and munged).
+Result<std::unique_ptr<FileSystem>> MountFileSystem(const TestCluster& cluster,
+                                                    const std::string& filesystem,
+                                                    const std::string& name);
+
+// Waits until node `node`'s process has exited (a crash point, a kill); false on timeout.
+bool WaitNodeExited(TestCluster& cluster, int node, std::chrono::milliseconds timeout);
+
+// Lines of the file at `path` that contain `needle` (0 when it cannot be read).
+int CountInFile(const std::string& path, const std::string& needle);
 
 // Index of the first differing byte, or -1 when equal (sizes must match).
 int64_t FirstDifference(const std::vector<std::byte>& a, const std::vector<std::byte>& b);

@@ -27,14 +27,7 @@ namespace {
 
 std::unique_ptr<FileSystem> MountFs(const TestCluster& cluster, const std::string& fs,
                                     const std::string& name = "ns-test") {
-  FileSystemOptions options;
-  options.etcd_endpoints = {cluster.etcd_endpoint()};
-  options.cluster = cluster.cluster_name();
-  options.filesystem = fs;
-  options.provider = cluster.provider();
-  options.munge_socket = cluster.munge_socket();
-  options.name = name;
-  auto mounted = FileSystem::Mount(options);
+  auto mounted = MountFileSystem(cluster, fs, name);
   INFO((mounted.ok() ? std::string() : mounted.status().ToString()));
   REQUIRE(mounted.ok());
   return std::move(mounted).value();
