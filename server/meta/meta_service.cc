@@ -267,8 +267,26 @@ Result<Mutation> MetaService::Mutate(
     counters_.replayed++;
   } else if (!m.batch.empty()) {
     CVFS_RETURN_IF_ERROR(Commit(pg, m.batch));
+    TrimDedupSometimes(pg, engine);
   }
   return m;
+}
+
+void MetaService::TrimDedupSometimes(const Pg& pg, const NamespaceEngine& engine) {
+  // Every mutation leaves a dedup record; records older than a client could still retry
+  // (its deadline is 30 s) are dropped now and then, in the PG's own sequence.
+  if (counters_.mutations % kTrimEveryMutations != 0) return;
+  const int64_t older_than = engine.NowNs() - kDedupKeepNs;
+  auto batch = engine.TrimDedup(older_than);
+  if (!batch.ok()) {
+    LOG_WARN("meta.trim_failed fs={} pg={} error=\"{}\"", pg.fs->id, pg.id,
+             batch.status().ToString());
+    return;
+  }
+  if (batch->empty()) return;
+  if (Status st = Commit(pg, *batch); !st.ok()) {
+    LOG_WARN("meta.trim_failed fs={} pg={} error=\"{}\"", pg.fs->id, pg.id, st.ToString());
+  }
 }
 
 Result<Caller> MetaService::CallerOf(const net::RpcContext& context,

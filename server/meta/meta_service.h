@@ -107,6 +107,11 @@ class MetaService {
     std::lock_guard lock(PgMutex(pg.fs->id, pg.id));
     return EnsureReady(pg);
   }
+  // Every kTrimEveryMutations-th mutation of this node also drops the dedup records of its
+  // PG older than kDedupKeepNs. Requires the PG mutex.
+  static constexpr uint64_t kTrimEveryMutations = 64;
+  static constexpr int64_t kDedupKeepNs = int64_t{10} * 60 * 1'000'000'000;
+  void TrimDedupSometimes(const Pg& pg, const NamespaceEngine& engine);
   // Runs `op` on the PG's engine under its mutex and commits the batch.
   Result<Mutation> Mutate(const Pg& pg,
                           const std::function<Result<Mutation>(const NamespaceEngine&)>& op);
