@@ -126,6 +126,15 @@ class ForegroundMount {
   ChildProcess process_;
 };
 
+// Lazily unmounts `dir` at scope exit when a step failed with a daemon mount still on it
+// (the daemon exits once its mount is gone).
+struct UnmountAtExit {
+  std::string dir;
+  ~UnmountAtExit() {
+    if (MountType(dir) == "fuse.cvfs") RunCommand("umount -l " + dir);
+  }
+};
+
 Status WriteFile(const std::string& path, const std::vector<std::byte>& data, mode_t mode = 0644) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
   if (fd < 0) return Status::IoError("open " + path + ": " + strerror(errno));
@@ -502,6 +511,7 @@ TEST_CASE("a FUSE mount of a 4+2 filesystem on 6 nodes", "[fuse][cluster]") {
 
   // Daemon mode and the mount(8) helper: the command returns once mounted; fusermount3 -u.
   {
+    const UnmountAtExit guard{mnt_c};
     std::string out;
     // Quoted for the shell: the provider "tcp;ofi_rxm" has a ';'.
     const std::string opts =
