@@ -223,28 +223,47 @@ void FileSystemClient::UnhideIfLast(uint64_t inode) {
   }
 }
 
-Status FileSystemClient::Unlink(const Identity* who, uint64_t parent, std::string_view name) {
-  bool any_open = false;
+Result<bool> FileSystemClient::HideIfOpen(const Identity* who, uint64_t parent,
+                                          std::string_view name, uint64_t keep_parent,
+                                          std::string_view keep_name) {
   {
     std::lock_guard lock(handles_mu_);
-    any_open = !handles_.empty();
+    if (handles_.empty() || IsHiddenName(name)) return false;
   }
-  if (any_open && !IsHiddenName(name)) {
-    CVFS_ASSIGN_OR_RETURN(FileAttr victim, Lookup(who, parent, name));
-    bool open_here = false;
-    {
-      std::lock_guard lock(handles_mu_);
-      open_here = victim.type == FileType::kRegular && IsOpenHere(victim.inode);
-    }
-    if (open_here) {
-      const std::string hidden = ".cvfs-unlinked-" + std::to_string(victim.inode);
-      CVFS_RETURN_IF_ERROR(Rename(who, parent, name, parent, hidden, false));
-      std::lock_guard lock(handles_mu_);
-      hidden_[victim.inode] =
-          Hidden{parent, hidden, who ? std::optional<Identity>(*who) : std::optional<Identity>()};
-      return Status::Ok();
-    }
+  auto victim = Lookup(who, parent, name);
+  if (!victim.ok()) {
+    if (victim.status().code() == ErrorCode::kNotFound) return false;
+    return victim.status();
   }
+  if (keep_parent != 0) {
+    // A rename onto another name of the same file replaces nothing.
+    auto kept = Lookup(who, keep_parent, keep_name);
+    if (kept.ok() && kept->inode == victim->inode) return false;
+  }
+  {
+    std::lock_guard lock(handles_mu_);
+    if (victim->type != FileType::kRegular || !IsOpenHere(victim->inode)) return false;
+  }
+  const std::string hidden = ".cvfs-unlinked-" + std::to_string(victim->inode);
+  CVFS_RETURN_IF_ERROR(
+      AttrOf(meta_.Call(PgOf(parent), net::Method::kMetaRename, who, [&](const auto& h) {
+        wire::RenameRequest req;
+        req.header = h;
+        req.src_parent = parent;
+        req.src_name = std::string(name);
+        req.dst_parent = parent;
+        req.dst_name = hidden;
+        return wire::EncodeRenameRequest(req);
+      })).status());
+  std::lock_guard lock(handles_mu_);
+  hidden_[victim->inode] =
+      Hidden{parent, hidden, who ? std::optional<Identity>(*who) : std::optional<Identity>()};
+  return true;
+}
+
+Status FileSystemClient::Unlink(const Identity* who, uint64_t parent, std::string_view name) {
+  CVFS_ASSIGN_OR_RETURN(bool hidden, HideIfOpen(who, parent, name, 0, {}));
+  if (hidden) return Status::Ok();
   uint64_t freed = 0;
   CVFS_ASSIGN_OR_RETURN(
       FileAttr attr,
@@ -267,6 +286,8 @@ Status FileSystemClient::Rmdir(const Identity* who, uint64_t parent, std::string
 
 Status FileSystemClient::Rename(const Identity* who, uint64_t parent, std::string_view name,
                                 uint64_t new_parent, std::string_view new_name, bool no_replace) {
+  if (!no_replace)
+    CVFS_RETURN_IF_ERROR(HideIfOpen(who, new_parent, new_name, parent, name).status());
   uint64_t freed = 0;
   CVFS_ASSIGN_OR_RETURN(FileAttr attr,
                         AttrOf(meta_.Call(PgOf(parent), net::Method::kMetaRename, who,

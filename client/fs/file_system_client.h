@@ -94,6 +94,11 @@ class FileSystemClient final : public FileSystem {
     std::optional<Identity> who;
   };
   static bool IsHiddenName(std::string_view name);
+  // When `name` in `parent` is a regular file open in this client (and not the same file
+  // as keep_parent/keep_name, the source of a rename), renames it to its hidden name and
+  // returns true; false when nothing needed hiding.
+  Result<bool> HideIfOpen(const Identity* who, uint64_t parent, std::string_view name,
+                          uint64_t keep_parent, std::string_view keep_name);
   bool IsOpenHere(uint64_t inode);  // requires handles_mu_
   // After the last handle of `inode` here went: unlinks it for good if it was hidden.
   void UnhideIfLast(uint64_t inode);

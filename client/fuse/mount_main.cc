@@ -44,7 +44,7 @@ constexpr const char* kDescription =
     "  allow_other          let every user use the mount (login nodes); the cluster checks\n"
     "                       each request's uid/gid/groups against the file modes\n"
     "  attr_timeout=S       seconds the kernel caches attributes (default 1)\n"
-    "  entry_timeout=S      seconds the kernel caches names (default 1)\n"
+    "  entry_timeout=S      seconds the kernel caches names (default 1; 0 with allow_other)\n"
     "  writeback_cache      let the kernel gather small writes (default off)\n"
     "  max_write=BYTES      largest FUSE write (default and limit 1048576)\n"
     "  max_read=BYTES       largest FUSE read\n"
@@ -191,7 +191,11 @@ int Serve(const MountConfig& config, cvfs::fuse::DaemonLink* link) {
   state.dir_modes.Note(*root);
   state.fs = fs->get();
   state.attr_timeout_s = config.attr_timeout_s;
-  state.entry_timeout_s = config.entry_timeout_s;
+  // A multi-user mount (allow_other) caches no names unless told to: the kernel walks a
+  // cached name without asking the cluster, so a chmod that takes search permission away
+  // would not apply to other users until the name expired.
+  state.entry_timeout_s =
+      config.allow_other && !config.entry_timeout_set ? 0.0 : config.entry_timeout_s;
   state.writeback_cache = config.writeback_cache;
   state.max_write_bytes = config.max_write_bytes;
 

@@ -97,6 +97,7 @@ Status ApplyOne(const std::string& option, MountConfig* config) {
   } else if (key == "entry_timeout") {
     CVFS_RETURN_IF_ERROR(need_value());
     CVFS_ASSIGN_OR_RETURN(config->entry_timeout_s, ParseSeconds(key, value));
+    config->entry_timeout_set = true;
   } else if (key == "writeback_cache" && !has_value) {
     config->writeback_cache = true;
   } else if (key == "no_writeback_cache" && !has_value) {

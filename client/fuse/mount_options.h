@@ -31,6 +31,7 @@ struct MountConfig {
   // Kernel caching (docs: client/fuse/README.md, "Consistency").
   double attr_timeout_s = 1.0;
   double entry_timeout_s = 1.0;
+  bool entry_timeout_set = false;  // given by -o entry_timeout=
   bool writeback_cache = false;
   bool allow_other = false;
   uint32_t max_write_bytes = kDefaultMaxWriteBytes;

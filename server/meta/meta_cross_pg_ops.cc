@@ -152,6 +152,9 @@ Result<std::string> MetaService::HandleRmdir(const net::RpcContext& c, std::stri
     if (child.type != FileType::kDirectory) {
       return Status(ErrorCode::kNotADirectory, "rmdir of '" + req.name + "': not a directory");
     }
+    // Permission before emptiness, as Linux answers (EACCES before ENOTEMPTY).
+    CVFS_ASSIGN_OR_RETURN(InodeAttr parent_attr, engine.GetAttr(req.parent));
+    CVFS_RETURN_IF_ERROR(CheckAccess(caller, parent_attr, kMayWrite | kMayExec));
     if (PgOfInode(child.inode) != pg.id) {
       PartBody body;
       body.inode = child.inode;
@@ -184,6 +187,11 @@ Result<std::string> MetaService::HandleRename(const net::RpcContext& c, std::str
     // A directory about to be replaced whose inode lives elsewhere must be empty there.
     auto victim = engine.Lookup(caller, req.dst_parent, req.dst_name);
     if (victim.ok() && victim->type == FileType::kDirectory && PgOfInode(victim->inode) != pg.id) {
+      // Permission before emptiness, as Linux answers (EACCES before ENOTEMPTY).
+      for (uint64_t dir : {req.src_parent, req.dst_parent}) {
+        CVFS_ASSIGN_OR_RETURN(InodeAttr attr, engine.GetAttr(dir));
+        CVFS_RETURN_IF_ERROR(CheckAccess(caller, attr, kMayWrite | kMayExec));
+      }
       PartBody body;
       body.inode = victim->inode;
       CVFS_RETURN_IF_ERROR(SendPart(pg.fs->id, PgOfInode(victim->inode),
