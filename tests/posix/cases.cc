@@ -1313,9 +1313,18 @@ const char* OutcomeName(CaseResult::Outcome outcome) {
   return "ERROR";
 }
 
+DirOps LocalDirOps() { return {CaseDirs::Make, CaseDirs::Remove}; }
+
 CaseResult RunAndCompare(const Case& c, const std::string& reference_base,
                          const FsFactory& reference_fs, const std::string& target_base,
                          const FsFactory& target_fs, bool keep) {
+  return RunAndCompare(c, reference_base, reference_fs, target_base, target_fs, LocalDirOps(),
+                       keep);
+}
+
+CaseResult RunAndCompare(const Case& c, const std::string& reference_base,
+                         const FsFactory& reference_fs, const std::string& target_base,
+                         const FsFactory& target_fs, const DirOps& target_dirs, bool keep) {
   CaseResult result;
   result.name = c.name;
   if (c.needs_root && geteuid() != 0) {
@@ -1326,7 +1335,8 @@ CaseResult RunAndCompare(const Case& c, const std::string& reference_base,
   umask(022);
   std::string error;
   const std::string ref_dir = CaseDirs::Make(reference_base, c.name, &error);
-  const std::string target_dir = ref_dir.empty() ? "" : CaseDirs::Make(target_base, c.name, &error);
+  const std::string target_dir =
+      ref_dir.empty() ? "" : target_dirs.make(target_base, c.name, &error);
   if (ref_dir.empty() || target_dir.empty()) {
     if (!ref_dir.empty() && !keep) CaseDirs::Remove(ref_dir, &error);
     result.outcome = CaseResult::Outcome::kError;
@@ -1350,7 +1360,7 @@ CaseResult RunAndCompare(const Case& c, const std::string& reference_base,
   }
   if (!keep) {
     std::string rm_error;
-    if (!CaseDirs::Remove(ref_dir, &rm_error) || !CaseDirs::Remove(target_dir, &rm_error)) {
+    if (!CaseDirs::Remove(ref_dir, &rm_error) || !target_dirs.remove(target_dir, &rm_error)) {
       if (result.message.empty()) result.message = "cleanup: " + rm_error;
     }
   }

@@ -134,6 +134,16 @@ class CaseDirs {
 // Builds an FsApi rooted at a directory; the engine is not tied to PosixDirApi.
 using FsFactory = std::function<std::unique_ptr<FsApi>(const std::string& root)>;
 
+// How the engine makes and removes one side's per-case directories: CaseDirs for a local
+// directory or a FUSE mount (LocalDirOps), the C API for libcvfs (tests/posix/cvfs_api.h).
+struct DirOps {
+  std::function<std::string(const std::string& base, const std::string& case_name,
+                            std::string* error)>
+      make;
+  std::function<bool(const std::string& dir, std::string* error)> remove;
+};
+DirOps LocalDirOps();
+
 struct CaseResult {
   std::string name;
   enum class Outcome { kSame, kDiff, kError, kSkipped } outcome = Outcome::kSame;
@@ -150,5 +160,9 @@ const char* OutcomeName(CaseResult::Outcome outcome);
 CaseResult RunAndCompare(const Case& c, const std::string& reference_base,
                          const FsFactory& reference_fs, const std::string& target_base,
                          const FsFactory& target_fs, bool keep = false);
+// The same with the target's directories made and removed by `target_dirs`.
+CaseResult RunAndCompare(const Case& c, const std::string& reference_base,
+                         const FsFactory& reference_fs, const std::string& target_base,
+                         const FsFactory& target_fs, const DirOps& target_dirs, bool keep = false);
 
 }  // namespace cvfs::posix

@@ -103,6 +103,8 @@ namespace {
 
 int Err() { return -errno; }
 
+}  // namespace
+
 void FillStat(const struct stat& st, StatResult* out) {
   if (S_ISREG(st.st_mode)) {
     out->type = FileType::kRegular;
@@ -122,8 +124,6 @@ void FillStat(const struct stat& st, StatResult* out) {
   out->mtime = st.st_mtim;
   out->ctime = st.st_ctim;
 }
-
-}  // namespace
 
 PosixDirApi::PosixDirApi(std::string root) : PosixDirApi(std::move(root), nullptr, "") {}
 

@@ -12,6 +12,7 @@
 // Thread safety: an FsApi is used by one thread at a time. RunAs() returns an FsApi whose
 // calls execute with another identity; it may be used while its parent exists.
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -39,6 +40,9 @@ struct StatResult {
   timespec mtime{};
   timespec ctime{};
 };
+
+// The StatResult of a struct stat.
+void FillStat(const struct stat& st, StatResult* out);
 
 struct StatfsResult {
   uint64_t namemax = 0;

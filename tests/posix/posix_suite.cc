@@ -1,5 +1,6 @@
 // posix_suite: runs the POSIX cases on a reference directory (a local filesystem) and on a
-// target directory (the ConvergeFS FUSE mount) and compares the traces call by call.
+// target directory (the ConvergeFS FUSE mount, or `cvfs://CLUSTER:FS/subdir` through the
+// libcvfs C API) and compares the traces call by call.
 // Exit status: 0 every case the same, 1 any difference or error, 2 bad arguments.
 
 #include <sys/stat.h>
@@ -12,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "cvfs/cvfs.h"
 #include "tests/posix/cases.h"
+#include "tests/posix/cvfs_api.h"
 #include "tests/posix/fs_api.h"
 
 namespace {
@@ -41,8 +44,16 @@ int main(int argc, char** argv) {
   bool json = false;
   bool keep = false;
   bool verbose = false;
+  std::string etcd;
+  std::string munge_socket;
+  std::string provider;
   app.add_option("--reference", reference, "reference directory (a local filesystem)");
-  app.add_option("--target", target, "target directory (e.g. /mnt/cvfs/sub)");
+  app.add_option("--target", target,
+                 "target directory (e.g. /mnt/cvfs/sub), or cvfs://CLUSTER:FS/subdir for the "
+                 "libcvfs C API");
+  app.add_option("--etcd", etcd, "with a cvfs:// target: etcd URLs (default $CVFS_ETCD)");
+  app.add_option("--munge-socket", munge_socket, "with a cvfs:// target: munged's socket");
+  app.add_option("--provider", provider, "with a cvfs:// target: fabric provider");
   app.add_option("--case", only, "run only this case (repeatable)");
   app.add_flag("--list", list, "list the cases and exit");
   app.add_flag("--json", json, "print the results as JSON");
@@ -78,7 +89,39 @@ int main(int argc, char** argv) {
     std::cerr << "posix_suite: --reference and --target are required (see --help)\n";
     return 2;
   }
-  for (const auto& dir : {reference, target}) {
+  // A cvfs://CLUSTER:FS/subdir target: mounted through the C API for the whole run.
+  cvfs_fs* fs = nullptr;
+  std::string target_root = target;
+  cvfs::posix::FsFactory target_fs = MakePosixDir;
+  cvfs::posix::DirOps target_dirs = cvfs::posix::LocalDirOps();
+  const std::string scheme = "cvfs://";
+  if (target.rfind(scheme, 0) == 0) {
+    const std::string rest = target.substr(scheme.size());
+    const size_t slash = rest.find('/');
+    const std::string spec = rest.substr(0, slash);
+    target_root = slash == std::string::npos ? "/" : rest.substr(slash);
+    while (target_root.size() > 1 && target_root.back() == '/') target_root.pop_back();
+    cvfs_mount_options options{};
+    options.etcd_endpoints = etcd.empty() ? nullptr : etcd.c_str();
+    options.munge_socket = munge_socket.empty() ? nullptr : munge_socket.c_str();
+    options.provider = provider.empty() ? nullptr : provider.c_str();
+    if (int rc = cvfs_mount(spec.c_str(), &options, &fs); rc != 0) {
+      std::cerr << "posix_suite: cvfs_mount " << spec << ": " << cvfs_strerror(rc) << "\n";
+      return 2;
+    }
+    struct stat st;
+    if (cvfs_stat(fs, target_root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      std::cerr << "posix_suite: not a directory in " << spec << ": " << target_root << "\n";
+      cvfs_unmount(fs);
+      return 2;
+    }
+    target_fs = [fs](const std::string& root) {
+      return std::make_unique<cvfs::posix::CvfsApi>(fs, root);
+    };
+    target_dirs = cvfs::posix::CvfsDirOps(fs);
+  }
+  for (const auto& dir : {reference, target_root}) {
+    if (fs != nullptr && dir == target_root) continue;
     if (!IsDirectory(dir)) {
       std::cerr << "posix_suite: not a directory: " << dir << "\n";
       return 2;
@@ -100,8 +143,8 @@ int main(int argc, char** argv) {
   int same = 0, diff = 0, error = 0, skipped = 0;
   nlohmann::json cases = nlohmann::json::array();
   for (const auto* c : selected) {
-    CaseResult r =
-        cvfs::posix::RunAndCompare(*c, reference, MakePosixDir, target, MakePosixDir, keep);
+    CaseResult r = cvfs::posix::RunAndCompare(*c, reference, MakePosixDir, target_root, target_fs,
+                                              target_dirs, keep);
     switch (r.outcome) {
       case CaseResult::Outcome::kSame:
         ++same;
@@ -162,5 +205,6 @@ int main(int argc, char** argv) {
     std::printf("%d cases: %d pass, %d diff, %d error, %d skipped\n",
                 static_cast<int>(selected.size()), same, diff, error, skipped);
   }
+  if (fs != nullptr) cvfs_unmount(fs);
   return ok ? 0 : 1;
 }

@@ -1,0 +1,310 @@
+// meta_bench: metadata operations through the libcvfs C API against a real 6-backend
+// cluster (TestCluster: etcd, munged, 6 cvfsd on loopback, 4+2), each figure printed beside
+// baselines measured in the same run (these machines are noisy: compare the ratios):
+//   (a) creates (open O_CREAT|O_EXCL + close), stats and unlinks per second, `threads`
+//       threads in ONE directory, through the C API and on a local directory (the same
+//       file system as the drives);
+//   (b) when the FUSE mount program `cvfs-mount` is in the bin directory: the same through
+//       a FUSE mount of the same filesystem, and sequential 1 MiB writes through FUSE vs
+//       the C API.
+// Targets (issue #4): >= 10k creates/s through the C API with 4 threads, >= 1.8k/s through
+// FUSE, FUSE sequential writes >= 70% of the C API's. Not a ctest; run as root (FUSE).
+//
+// Usage: meta_bench [--threads 4] [--files-per-thread 10000] [--write-mib 256] [--dir DIR]
+//                   [--provider tcp;ofi_rxm] [--no-fuse]
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cvfs/cvfs.h"
+#include "tests/cluster/datapath_support.h"
+
+namespace cvfs::testing {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+struct Settings {
+  int threads = 4;
+  int files_per_thread = 10000;
+  uint64_t write_mib = 256;
+  std::string dir = "/tmp";
+  std::string provider = "tcp;ofi_rxm";
+  bool fuse = true;
+};
+
+// The calls a metadata phase makes: 0 on success, else a negative errno.
+struct MetaOps {
+  std::function<int(const std::string&)> create;  // O_CREAT|O_EXCL|O_WRONLY 0644, close
+  std::function<int(const std::string&)> stat;
+  std::function<int(const std::string&)> unlink;
+};
+
+struct MetaFigures {
+  double creates = 0, stats = 0, unlinks = 0;  // per second
+  int errors = 0;
+  std::string first_error;
+};
+
+// Runs `op` on every file of every thread; returns ops/s, counting failures in *f.
+double Phase(const Settings& s, const std::string& dir, const char* what,
+             const std::function<int(const std::string&)>& op, MetaFigures* f) {
+  std::atomic<int> errors{0};
+  std::string first;
+  std::mutex mu;
+  const auto t0 = SteadyClock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < s.threads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < s.files_per_thread; ++i) {
+        const std::string path = dir + "/t" + std::to_string(t) + "-" + std::to_string(i);
+        if (int rc = op(path); rc != 0) {
+          if (errors++ == 0) {
+            std::lock_guard<std::mutex> lock(mu);
+            first = std::string(what) + " " + path + ": " + std::strerror(-rc);
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const double seconds = SecondsSince(t0);
+  f->errors += errors;
+  if (f->first_error.empty()) f->first_error = first;
+  return double(s.threads) * s.files_per_thread / seconds;
+}
+
+MetaFigures MeasureMeta(const Settings& s, const std::string& dir, const MetaOps& ops) {
+  MetaFigures f;
+  f.creates = Phase(s, dir, "create", ops.create, &f);
+  f.stats = Phase(s, dir, "stat", ops.stat, &f);
+  f.unlinks = Phase(s, dir, "unlink", ops.unlink, &f);
+  return f;
+}
+
+MetaOps SyscallOps() {
+  MetaOps ops;
+  ops.create = [](const std::string& p) {
+    int fd = ::open(p.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    return ::close(fd) == 0 ? 0 : -errno;
+  };
+  ops.stat = [](const std::string& p) {
+    struct stat st;
+    return ::stat(p.c_str(), &st) == 0 ? 0 : -errno;
+  };
+  ops.unlink = [](const std::string& p) { return ::unlink(p.c_str()) == 0 ? 0 : -errno; };
+  return ops;
+}
+
+MetaOps CvfsOps(cvfs_fs* fs) {
+  MetaOps ops;
+  ops.create = [fs](const std::string& p) {
+    int fd = cvfs_open(fs, p.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+    if (fd < 0) return fd;
+    return cvfs_close(fs, fd);
+  };
+  ops.stat = [fs](const std::string& p) {
+    struct stat st;
+    return cvfs_stat(fs, p.c_str(), &st);
+  };
+  ops.unlink = [fs](const std::string& p) { return cvfs_unlink(fs, p.c_str()); };
+  return ops;
+}
+
+// One stream of sequential 1 MiB writes (then close, which commits): GB/s, or -1 on error.
+double SeqWriteCvfs(cvfs_fs* fs, const std::string& path, uint64_t mib) {
+  std::vector<char> buf(1 << 20, 'w');
+  const auto t0 = SteadyClock::now();
+  int fd = cvfs_open(fs, path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
+  if (fd < 0) return -1;
+  for (uint64_t i = 0; i < mib; ++i) {
+    if (cvfs_pwrite(fs, fd, buf.data(), buf.size(), static_cast<off_t>(i << 20)) !=
+        static_cast<ssize_t>(buf.size())) {
+      cvfs_close(fs, fd);
+      return -1;
+    }
+  }
+  if (cvfs_close(fs, fd) != 0) return -1;
+  return double(mib << 20) / SecondsSince(t0) / 1e9;
+}
+
+double SeqWriteSyscall(const std::string& path, uint64_t mib) {
+  std::vector<char> buf(1 << 20, 'w');
+  const auto t0 = SteadyClock::now();
+  int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  for (uint64_t i = 0; i < mib; ++i) {
+    if (::pwrite(fd, buf.data(), buf.size(), static_cast<off_t>(i << 20)) !=
+        static_cast<ssize_t>(buf.size())) {
+      ::close(fd);
+      return -1;
+    }
+  }
+  if (::close(fd) != 0) return -1;
+  return double(mib << 20) / SecondsSince(t0) / 1e9;
+}
+
+// A FUSE mount of the cluster's filesystem at `mountpoint` through bin/cvfs-mount.
+class FuseMount {
+ public:
+  static std::unique_ptr<FuseMount> Start(const TestCluster& cluster, const std::string& spec,
+                                          const std::string& mountpoint) {
+    const std::string program = BinPath("cvfs-mount");
+    if (!std::filesystem::exists(program)) return nullptr;
+    std::filesystem::create_directories(mountpoint);
+    struct stat before;
+    if (::stat(mountpoint.c_str(), &before) != 0) return nullptr;
+    const std::string command = "'" + program + "' '" + spec + "' '" + mountpoint + "' --etcd '" +
+                                cluster.etcd_endpoint() + "' --provider '" + cluster.provider() +
+                                "' --munge-socket '" + cluster.munge_socket() + "'";
+    if (std::system(command.c_str()) != 0) {
+      std::fprintf(stderr, "fuse: %s failed\n", command.c_str());
+      return nullptr;
+    }
+    for (int i = 0; i < 100; ++i) {  // mounted when the directory's device changes
+      struct stat now;
+      if (::stat(mountpoint.c_str(), &now) == 0 && now.st_dev != before.st_dev) {
+        return std::unique_ptr<FuseMount>(new FuseMount(mountpoint));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::fprintf(stderr, "fuse: %s did not become a mount\n", mountpoint.c_str());
+    return nullptr;
+  }
+  ~FuseMount() {
+    const std::string command =
+        "fusermount3 -u '" + mountpoint_ + "' || umount -l '" + mountpoint_ + "'";
+    if (std::system(command.c_str()) != 0) std::fprintf(stderr, "fuse: unmount failed\n");
+  }
+
+ private:
+  explicit FuseMount(std::string mountpoint) : mountpoint_(std::move(mountpoint)) {}
+  const std::string mountpoint_;
+};
+
+void PrintRow(const char* name, double cvfs, double local, double fuse, double target_cvfs,
+              double target_fuse) {
+  std::printf("%-14s %10.0f/s %10.0f/s %7.3f", name, cvfs, local, cvfs / local);
+  if (fuse > 0) {
+    std::printf(" %10.0f/s %7.3f", fuse, fuse / cvfs);
+  } else {
+    std::printf(" %12s %7s", "-", "-");
+  }
+  if (target_cvfs > 0) {
+    std::printf("   target C API >= %.0f/s %s", target_cvfs,
+                cvfs >= target_cvfs ? "MET" : "MISSED");
+  }
+  if (target_fuse > 0 && fuse > 0) {
+    std::printf(", FUSE >= %.0f/s %s", target_fuse, fuse >= target_fuse ? "MET" : "MISSED");
+  }
+  std::printf("\n");
+}
+
+int Run(const Settings& s) {
+  ClusterOptions options;
+  options.nodes = 6;
+  options.provider = s.provider;
+  options.base_dir = s.dir;
+  std::printf(
+      "meta_bench: 6 cvfsd on loopback (%s), 4+2, %d threads x %d files in one directory, "
+      "drives under %s\n",
+      s.provider.c_str(), s.threads, s.files_per_thread, s.dir.c_str());
+  auto started = StartWithFilesystem(options, "meta", "4+2", "128K");
+  if (!started.ok()) {
+    std::fprintf(stderr, "cluster: %s\n", started.status().ToString().c_str());
+    return 1;
+  }
+  TestCluster& cluster = *started->cluster;
+  const std::string spec = cluster.cluster_name() + ":meta";
+  cvfs_mount_options o{};
+  o.etcd_endpoints = cluster.etcd_endpoint().c_str();
+  o.munge_socket = cluster.munge_socket().c_str();
+  o.provider = cluster.provider().c_str();
+  cvfs_fs* fs = nullptr;
+  if (int rc = cvfs_mount(spec.c_str(), &o, &fs); rc != 0) {
+    std::fprintf(stderr, "cvfs_mount %s: %s\n", spec.c_str(), cvfs_strerror(rc));
+    return 1;
+  }
+
+  if (cvfs_mkdir(fs, "/capi", 0755) != 0) return 1;
+  const MetaFigures capi = MeasureMeta(s, "/capi", CvfsOps(fs));
+
+  const std::string local_dir = cluster.dir() + "/meta-baseline";
+  std::filesystem::create_directories(local_dir);
+  const MetaFigures local = MeasureMeta(s, local_dir, SyscallOps());
+  std::filesystem::remove_all(local_dir);
+
+  MetaFigures fuse_figures;
+  double capi_write = SeqWriteCvfs(fs, "/seq-capi", s.write_mib);
+  double fuse_write = 0;
+  std::unique_ptr<FuseMount> mount;
+  const std::string mountpoint = cluster.dir() + "/fuse";
+  if (s.fuse) mount = FuseMount::Start(cluster, spec, mountpoint);
+  if (mount) {
+    std::filesystem::create_directories(mountpoint + "/fuse");
+    fuse_figures = MeasureMeta(s, mountpoint + "/fuse", SyscallOps());
+    fuse_write = SeqWriteSyscall(mountpoint + "/seq-fuse", s.write_mib);
+  } else {
+    std::printf("(no FUSE figures: %s)\n",
+                s.fuse ? "bin/cvfs-mount missing or not mounted" : "--no-fuse");
+  }
+  mount.reset();
+  cvfs_unmount(fs);
+
+  const MetaFigures& fuse = fuse_figures;
+  for (const MetaFigures* f : {&capi, &local, &fuse}) {
+    if (f->errors > 0) {
+      std::fprintf(stderr, "%d errors (first: %s): figures invalid\n", f->errors,
+                   f->first_error.c_str());
+      return 1;
+    }
+  }
+  std::printf("\n%-14s %12s %12s %7s %12s %7s\n", "", "C API", "local dir", "ratio", "FUSE", "F/C");
+  PrintRow("create", capi.creates, local.creates, fuse.creates, 10000, 1800);
+  PrintRow("stat", capi.stats, local.stats, fuse.stats, 0, 0);
+  PrintRow("unlink", capi.unlinks, local.unlinks, fuse.unlinks, 0, 0);
+  std::printf("\nsequential 1 MiB writes, one stream, %llu MiB: C API %.3f GB/s",
+              static_cast<unsigned long long>(s.write_mib), capi_write);
+  if (fuse_write > 0) {
+    std::printf(", FUSE %.3f GB/s, FUSE/C API %.3f (target >= 0.70 %s)", fuse_write,
+                fuse_write / capi_write, fuse_write >= 0.7 * capi_write ? "MET" : "MISSED");
+  }
+  std::printf("\n");
+  return capi_write < 0 || fuse_write < 0 ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace cvfs::testing
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "meta_bench: creates, stats and unlinks per second through the libcvfs C API "
+      "(and FUSE) on a 6-backend cluster, beside a local directory"};
+  cvfs::testing::Settings s;
+  bool no_fuse = false;
+  app.add_option("--threads", s.threads, "threads, all in one directory");
+  app.add_option("--files-per-thread", s.files_per_thread, "files each thread creates");
+  app.add_option("--write-mib", s.write_mib, "MiB of the sequential write stream");
+  app.add_option("--dir", s.dir, "where the cluster's directories (drives) go");
+  app.add_option("--provider", s.provider, "fabric provider");
+  app.add_flag("--no-fuse", no_fuse, "skip the FUSE figures");
+  CLI11_PARSE(app, argc, argv);
+  s.fuse = !no_fuse;
+  return cvfs::testing::Run(s);
+}
