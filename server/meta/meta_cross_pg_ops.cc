@@ -186,7 +186,11 @@ Result<std::string> MetaService::HandleRename(const net::RpcContext& c, std::str
   if (!answered) {
     // A directory about to be replaced whose inode lives elsewhere must be empty there.
     auto victim = engine.Lookup(caller, req.dst_parent, req.dst_name);
-    if (victim.ok() && victim->type == FileType::kDirectory && PgOfInode(victim->inode) != pg.id) {
+    auto source = engine.Lookup(caller, req.src_parent, req.src_name);
+    // Only a directory may replace a directory (the engine answers EISDIR otherwise): the
+    // emptiness of a remote one matters only then.
+    if (victim.ok() && victim->type == FileType::kDirectory && PgOfInode(victim->inode) != pg.id &&
+        source.ok() && source->type == FileType::kDirectory) {
       // Permission before emptiness, as Linux answers (EACCES before ENOTEMPTY).
       for (uint64_t dir : {req.src_parent, req.dst_parent}) {
         CVFS_ASSIGN_OR_RETURN(InodeAttr attr, engine.GetAttr(dir));

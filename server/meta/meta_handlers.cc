@@ -168,6 +168,7 @@ Result<std::string> MetaService::HandleCommitSize(const net::RpcContext& c, std:
   const RequestKey key{req.header.client_id, req.header.request_id};
   CVFS_ASSIGN_OR_RETURN(Mutation m, Mutate(pg, [&](const NamespaceEngine& e) -> Result<Mutation> {
                           CVFS_ASSIGN_OR_RETURN(InodeAttr now, e.GetAttr(req.inode));
+                          CVFS_RETURN_IF_ERROR(e.Access(caller, req.inode, kMayWrite));
                           // Sizes only grow here: a truncate is a SetAttr of its own.
                           InodeAttr values;
                           uint32_t mask = kSetMtimeNow;
@@ -175,7 +176,18 @@ Result<std::string> MetaService::HandleCommitSize(const net::RpcContext& c, std:
                             mask |= kSetSize;
                             values.size = req.size;
                           }
-                          return e.SetAttr(caller, key, req.inode, mask, values);
+                          // A write by anyone but root drops set-user-ID, and
+                          // set-group-ID when the group may execute (Linux's
+                          // file_remove_privs); the writer need not own the file, so
+                          // the change is made as root once write access is checked.
+                          const uint32_t privs = 04000 | ((now.mode & 0010) != 0 ? 02000 : 0);
+                          Caller as = caller;
+                          if (!caller.IsRoot() && (now.mode & privs) != 0) {
+                            mask |= kSetMode;
+                            values.mode = now.mode & ~privs;
+                            as = Caller{};
+                          }
+                          return e.SetAttr(as, key, req.inode, mask, values);
                         }));
   return EncodeMutationReply(m.reply);
 }

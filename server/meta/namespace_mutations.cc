@@ -44,10 +44,12 @@ Status ApplyOwner(const Caller& caller, InodeAttr& attr, uint32_t mask, const In
     if (caller.uid != attr.uid || uid_change || gid_denied) {
       return Status(ErrorCode::kNotPermitted, "chown: uid " + std::to_string(caller.uid));
     }
-    if (attr.type != FileType::kDirectory) {
-      attr.mode &= ~kSetUidBit;
-      if (attr.mode & 0010) attr.mode &= ~kSetGidBit;
-    }
+  }
+  // As Linux since 2.2.13, for root too: a chown of a non-directory drops set-user-ID, and
+  // set-group-ID when the group may execute.
+  if (attr.type != FileType::kDirectory) {
+    attr.mode &= ~kSetUidBit;
+    if (attr.mode & 0010) attr.mode &= ~kSetGidBit;
   }
   if (mask & kSetUid) attr.uid = v.uid;
   if (mask & kSetGid) attr.gid = v.gid;
