@@ -9,6 +9,12 @@
 
 #include <poll.h>
 #include <sys/uio.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <mutex>
+
+#include "core/logging.h"
 
 #include <cstring>
 
@@ -22,12 +28,34 @@ Status FiStatus(const char* call, int rc) {
   return Status::Unavailable(std::string(call) + ": " + fi_strerror(-rc));
 }
 
+// libfabric's shm provider names its regions /dev/shm/<pid>:<...> and a process killed
+// with SIGKILL never removes them; a later process with the same pid then cannot open its
+// shm endpoint ("Device or resource busy"). Before this process's first shm endpoint, every
+// region named after its pid is such a leftover: remove them.
+void RemoveStaleShmRegionsOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const std::string prefix = std::to_string(getpid()) + ":";
+    std::error_code ec;
+    int removed = 0;
+    for (auto it = std::filesystem::directory_iterator("/dev/shm", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      if (it->path().filename().string().rfind(prefix, 0) == 0) {
+        std::error_code ignored;
+        if (std::filesystem::remove(it->path(), ignored)) ++removed;
+      }
+    }
+    if (removed > 0) LOG_INFO("fabric.shm_stale_removed pid={} regions={}", getpid(), removed);
+  });
+}
+
 }  // namespace
 
 Result<std::shared_ptr<FabricEndpoint>> FabricEndpoint::Open(const FabricOptions& options) {
   std::shared_ptr<FabricEndpoint> ep(new FabricEndpoint());
   ep->provider_ = options.provider;
   const bool shm = options.provider == "shm";
+  if (shm) RemoveStaleShmRegionsOnce();
 
   fi_info* hints = fi_allocinfo();
   if (hints == nullptr) return Status::ResourceExhausted("fi_allocinfo");

@@ -3,9 +3,13 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -245,4 +249,41 @@ TEST_CASE("a stopped peer's stuck sends are released and it recovers", "[net][fa
   INFO(back.status().ToString());
   REQUIRE(back.ok());
   CHECK(*back == "back");
+}
+
+// A process killed with SIGKILL leaves its shm regions (/dev/shm/<pid>:...); a later process
+// that gets the same pid must still open shm endpoints. The leftover is made for real by
+// name (what a killed process leaves); the child then opens an endpoint.
+TEST_CASE("an shm endpoint opens over the leftovers of a dead process with its pid",
+          "[net][fault]") {
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const std::string stale = "/dev/shm/" + std::to_string(getpid()) + ":0:0";
+    FILE* f = fopen(stale.c_str(), "w");
+    if (f == nullptr) _exit(3);
+    fputs("left behind by a killed process", f);
+    fclose(f);
+    RpcOptions o;
+    o.provider = "shm";
+    o.require_auth = false;
+    o.name = "reborn";
+    auto endpoint = RpcEndpoint::Create(o);
+    const bool ok = endpoint.ok();
+    if (ok) (*endpoint)->Shutdown();
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  const std::string prefix = std::to_string(child) + ":";
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/dev/shm", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (it->path().filename().string().rfind(prefix, 0) == 0) {
+      std::error_code ignored;
+      std::filesystem::remove(it->path(), ignored);
+    }
+  }
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
