@@ -449,6 +449,12 @@ TEST_CASE("a FUSE mount of a 4+2 filesystem on 6 nodes", "[fuse][cluster]") {
   // Identities: through the allow_other mount uid 1000 is refused a root 0600 file and
   // creates in a 0777 directory, as itself. Without allow_other the kernel refuses it all.
   {
+    // Else every refusal below could come from the local path to the mount ($TMPDIR 0700).
+    INFO("uid 1000 must be able to reach " << mnt_b << " (check the modes of $TMPDIR)");
+    REQUIRE(RunAsUser([&] {
+              struct stat st;
+              return stat(mnt_b.c_str(), &st) == 0 ? 0 : errno;
+            }) == 0);
     REQUIRE(WriteFile(mnt_b + "/secret", Bytes(5, 100), 0600).ok());
     REQUIRE(chmod((mnt_b + "/secret").c_str(), 0600) == 0);
     REQUIRE(mkdir((mnt_b + "/shared").c_str(), 0777) == 0);
