@@ -125,12 +125,14 @@ NamespaceEngine MetaService::EngineFor(const Pg& pg) const {
   return NamespaceEngine(store_, pg.fs->id, pg.id, pg.fs->pg_count, clock_);
 }
 
+bool MetaService::IsReady(const Pg& pg) {
+  std::lock_guard lock(pgs_mu_);
+  return ready_.count(std::make_tuple(pg.fs->id, pg.id, pg.map->epoch.value)) != 0;
+}
+
 Status MetaService::EnsureReady(const Pg& pg) {
   const auto key = std::make_tuple(pg.fs->id, pg.id, pg.map->epoch.value);
-  {
-    std::lock_guard lock(pgs_mu_);
-    if (ready_.count(key) != 0) return Status::Ok();
-  }
+  if (IsReady(pg)) return Status::Ok();
   // Takeover check: no other up replica may be ahead of this node; when one is (this node
   // missed batches while it was down), copy the PG from the most advanced one first.
   CVFS_ASSIGN_OR_RETURN(uint64_t mine, store_.LastSequence(pg.fs->id, pg.id));

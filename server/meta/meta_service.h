@@ -102,8 +102,12 @@ class MetaService {
   Status Commit(const Pg& pg, const MetaBatch& batch);
   // Under the PG mutex: the root of PG 0 exists; this node is not behind a replica.
   Status EnsureReady(const Pg& pg);
-  // EnsureReady under the PG mutex (for reads, which need no mutex themselves).
+  // True once EnsureReady passed for the PG at the PG's epoch.
+  bool IsReady(const Pg& pg);
+  // EnsureReady for reads, which need no PG mutex themselves: the mutex (held by a
+  // mutation while it replicates) is taken only the first time in an epoch.
   Status Ready(const Pg& pg) {
+    if (IsReady(pg)) return Status::Ok();
     std::lock_guard lock(PgMutex(pg.fs->id, pg.id));
     return EnsureReady(pg);
   }

@@ -106,9 +106,9 @@ TEST_CASE("the POSIX suite gives the same traces through the C API as on a local
           "[namespace][libcvfs]") {
   Shared& env = Env();
   REQUIRE(cvfs_mkdir(env.fs, "/posix", 0755) == 0);
-  char ref_template[] = "/tmp/libcvfs-ref-XXXXXX";
-  REQUIRE(mkdtemp(ref_template) != nullptr);
-  const std::string ref = ref_template;
+  auto made_ref = MakeTempDir("libcvfs-ref");
+  REQUIRE(made_ref.ok());
+  const std::string ref = *made_ref;
   REQUIRE(chmod(ref.c_str(), 0755) == 0);
   cvfs_fs* fs = env.fs;
   auto local = [](const std::string& root) { return std::make_unique<posix::PosixDirApi>(root); };
@@ -290,9 +290,9 @@ TEST_CASE("an installed libcvfs.so serves a C program built with pkg-config",
           "[namespace][libcvfs][install]") {
   Shared& env = Env();
   const TestCluster& cluster = *env.started.cluster;
-  char dir_template[] = "/tmp/libcvfs-install-XXXXXX";
-  REQUIRE(mkdtemp(dir_template) != nullptr);
-  const std::string dir = dir_template;
+  auto made_dir = MakeTempDir("libcvfs-install");
+  REQUIRE(made_dir.ok());
+  const std::string dir = *made_dir;
   const std::string prefix = dir + "/prefix";
   const std::string build_dir = std::filesystem::path(CVFS_BIN_DIR).parent_path().string();
   auto run = [&](const std::string& command) {
