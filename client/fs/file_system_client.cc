@@ -368,12 +368,26 @@ Result<uint64_t> FileSystemClient::Open(const Identity* who, uint64_t inode, int
     truncate.size = 0;
     CVFS_ASSIGN_OR_RETURN(opened, SetAttr(who, inode, truncate));
   }
+  if (attr != nullptr) *attr = opened;
+  return AddHandle(who, inode, flags, opened.size);
+}
+
+Result<uint64_t> FileSystemClient::OpenCreated(const Identity* who, const FileAttr& created,
+                                               int flags) {
+  if (created.type != FileType::kRegular) {
+    return Status::InvalidArgument("OpenCreated of inode " + std::to_string(created.inode) +
+                                   ", not a regular file");
+  }
+  return AddHandle(who, created.inode, flags, created.size);
+}
+
+Result<uint64_t> FileSystemClient::AddHandle(const Identity* who, uint64_t inode, int flags,
+                                             uint64_t size) {
   auto file = std::make_shared<OpenFile>();
   file->inode = inode;
   file->flags = flags;
   if (who != nullptr) file->who = *who;
-  file->size = opened.size;
-  if (attr != nullptr) *attr = opened;
+  file->size = size;
   std::lock_guard lock(handles_mu_);
   if (handles_.size() >= kMaxOpenFiles) {
     return Status::ResourceExhausted("too many open files in this client");

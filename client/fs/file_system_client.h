@@ -56,6 +56,7 @@ class FileSystemClient final : public FileSystem {
                           size_t max_entries) override;
   Result<FsStats> StatFs(const Identity* who) override;
   Result<uint64_t> Open(const Identity* who, uint64_t inode, int flags, FileAttr* attr) override;
+  Result<uint64_t> OpenCreated(const Identity* who, const FileAttr& created, int flags) override;
   Status Release(uint64_t handle) override;
   Result<size_t> Read(uint64_t handle, uint64_t offset, std::span<std::byte> out) override;
   Status Write(uint64_t handle, uint64_t offset, std::span<const std::byte> data) override;
@@ -77,6 +78,8 @@ class FileSystemClient final : public FileSystem {
       : session_(std::move(session)), data_(std::move(data)), meta_(session_, deadline) {}
 
   Result<std::shared_ptr<OpenFile>> Handle(uint64_t handle);
+  // A new handle on `inode` (kResourceExhausted past kMaxOpenFiles).
+  Result<uint64_t> AddHandle(const Identity* who, uint64_t inode, int flags, uint64_t size);
   // kMetaCommitSize of what `file` wrote; requires file->mu.
   Status CommitLocked(OpenFile& file);
   // Deletes the data of a file whose last link went (best effort, logged).

@@ -389,13 +389,19 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   bool created = false;
   auto attr = fs.Create(&who, parent, name, mode & 07777, (fi->flags & O_EXCL) != 0, &created);
   if (!attr.ok()) return ReplyStatus(req, attr.status(), "create");
-  const int flags = fi->flags & ~(O_CREAT | O_EXCL);
-  FileAttr opened;
-  auto handle = OpenHandle(req, &who, attr->inode, flags, &opened);
-  if (!handle.ok() && created && handle.status().code() == ErrorCode::kPermissionDenied) {
+  int flags = fi->flags & ~(O_CREAT | O_EXCL);
+  FileAttr opened = *attr;
+  Result<uint64_t> handle = Status::Internal("not opened");
+  if (created) {
     // open(O_CREAT) grants the creator the access it asked for even when the new file's
-    // mode does not (creat("f", 0444) returns a writable descriptor): open as the mount.
-    handle = OpenHandle(req, nullptr, attr->inode, flags, &opened);
+    // mode does not (creat("f", 0444) returns a writable descriptor). With the writeback
+    // cache the kernel reads pages of write-only files: the handle is read-write.
+    if (Mount(req).writeback_cache && (flags & O_ACCMODE) == O_WRONLY) {
+      flags = (flags & ~O_ACCMODE) | O_RDWR;
+    }
+    handle = fs.OpenCreated(&who, *attr, flags);
+  } else {
+    handle = OpenHandle(req, &who, attr->inode, flags, &opened);
   }
   if (!handle.ok()) return ReplyStatus(req, handle.status(), "create");
   ReplyOpened(req, parent, attr->inode, *handle, fi, opened, /*with_entry=*/true);

@@ -361,7 +361,8 @@ int Open(cvfs_fs* fs, const char* path, int flags, mode_t mode) {
     // undone by a later commit of an older write.
     if (Status st = fs->files->Flush(attr.inode); !st.ok()) return ToErrno(st);
     const uint64_t size_before = attr.size;
-    auto handle = fs->fs->Open(who, attr.inode, flags, &attr);
+    auto handle = created ? fs->fs->OpenCreated(who, attr, flags)
+                          : fs->fs->Open(who, attr.inode, flags, &attr);
     if (!handle.ok()) return ToErrno(handle.status());
     file->handle = *handle;
     // O_TRUNC empties the file and sets mtime/ctime even when it was empty already (as

@@ -142,8 +142,11 @@ class FileSystem {
 
   // Open files: Open checks permissions for `flags` (O_ACCMODE, O_TRUNC) and revalidates
   // the attributes; Release commits size and mtime of what was written through the handle.
-  virtual Result<uint64_t> Open(const Identity* who, uint64_t inode, int flags,
-                                FileAttr* attr) = 0;
+  virtual Result<uint64_t> Open(const Identity* who, uint64_t inode, int flags, FileAttr* attr) = 0;
+  // Opens a file that Create just made for `who` (it reported created == true) without a
+  // round trip: open(O_CREAT) grants the creator the access it asked for whatever the new
+  // file's mode, and its attributes are `created`'s.
+  virtual Result<uint64_t> OpenCreated(const Identity* who, const FileAttr& created, int flags) = 0;
   virtual Status Release(uint64_t handle) = 0;
   // Data by handle. Read stops at the end of the file and returns the bytes read.
   virtual Result<size_t> Read(uint64_t handle, uint64_t offset, std::span<std::byte> out) = 0;

@@ -370,17 +370,44 @@ Result<CommitSizeRequest> DecodeCommitSizeRequest(std::string_view payload) {
 }
 
 std::string EncodeApplyRequest(const ApplyRequest& m) {
-  flatbuffers::FlatBufferBuilder b(96 + m.batch.size());
+  size_t bytes = 96 + m.batch.size();
+  for (std::string_view more : m.more) bytes += 16 + more.size();
+  flatbuffers::FlatBufferBuilder b(bytes);
   const auto batch = BytesToWire(b, m.batch);
-  return Finish(b, fb::CreateApplyRequest(b, m.fs_id, m.pg, m.sequence, m.epoch, batch));
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::BatchBytes>>> more;
+  if (!m.more.empty()) {
+    std::vector<flatbuffers::Offset<fb::BatchBytes>> items;
+    items.reserve(m.more.size());
+    for (std::string_view one : m.more)
+      items.push_back(fb::CreateBatchBytes(b, BytesToWire(b, one)));
+    more = b.CreateVector(items);
+  }
+  return Finish(b,
+                fb::CreateApplyRequest(b, m.fs_id, m.pg, m.sequence, m.epoch, batch, more, m.sync));
 }
 
 Result<ApplyRequest> DecodeApplyRequest(std::string_view payload) {
   constexpr const char* kWhat = "MetaApply";
   CVFS_ASSIGN_OR_RETURN(const fb::ApplyRequest* r, Verified<fb::ApplyRequest>(payload, kWhat));
-  CVFS_ASSIGN_OR_RETURN(std::string_view batch,
-                        BytesOf(r->batch(), kWhat, "batch", kMaxApplyBatchBytes));
-  return ApplyRequest{r->fs_id(), r->pg(), r->sequence(), r->epoch(), batch};
+  ApplyRequest m{r->fs_id(), r->pg(), r->sequence(), r->epoch(), {}, {}, r->sync()};
+  CVFS_ASSIGN_OR_RETURN(m.batch, BytesOf(r->batch(), kWhat, "batch", kMaxApplyBatchBytes));
+  size_t total = m.batch.size();
+  if (const auto* more = r->more()) {
+    if (more->size() > kMaxApplyMoreBatches) {
+      return TooLarge(kWhat, "more", more->size(), kMaxApplyMoreBatches);
+    }
+    m.more.reserve(more->size());
+    for (const fb::BatchBytes* one : *more) {
+      if (one == nullptr) return Malformed(kWhat, "null batch in more");
+      CVFS_ASSIGN_OR_RETURN(std::string_view bytes,
+                            BytesOf(one->bytes(), kWhat, "more", kMaxApplyBatchBytes));
+      total += bytes.size();
+      if (total > kMaxApplyBatchBytes)
+        return TooLarge(kWhat, "batches", total, kMaxApplyBatchBytes);
+      m.more.push_back(bytes);
+    }
+  }
+  return m;
 }
 
 std::string EncodePartRequest(const PartRequest& m) {

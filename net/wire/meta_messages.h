@@ -33,7 +33,8 @@ inline constexpr size_t kMaxWireNameBytes = 4096;       // a name in any request
 inline constexpr size_t kMaxWireTargetBytes = 4096;     // a symlink target
 inline constexpr uint32_t kMaxReaddirEntries = 4096;    // ReaddirRequest::max_entries, entries
 inline constexpr size_t kMaxOnBehalfGroups = 64;        // OnBehalf::groups
-inline constexpr size_t kMaxApplyBatchBytes = 1 << 20;  // ApplyRequest::batch
+inline constexpr size_t kMaxApplyBatchBytes = 1 << 20;  // ApplyRequest::batch + more
+inline constexpr size_t kMaxApplyMoreBatches = 256;     // ApplyRequest::more
 inline constexpr size_t kMaxPartBodyBytes = 64 << 10;   // PartRequest::body, PartReply::body
 // The POSIX limit on one name, enforced by the server (not the codec); StatFsReply default.
 inline constexpr uint32_t kMaxNameBytes = 255;
@@ -195,13 +196,15 @@ struct CommitSizeRequest {
   int64_t mtime_ns = 0;
   friend bool operator==(const CommitSizeRequest&, const CommitSizeRequest&) = default;
 };
-// Primary -> replica: one replicated batch (opaque to the codec).
+// Primary -> replica: replicated batches (opaque to the codec), `batch` then `more`.
 struct ApplyRequest {
   uint32_t fs_id = 0;
   uint32_t pg = 0;
-  uint64_t sequence = 0;  // the PG op sequence the batch brings the replica to
+  uint64_t sequence = 0;  // the PG op sequence the first batch brings the replica to
   uint64_t epoch = 0;
-  std::string_view batch;  // at most kMaxApplyBatchBytes; view (see above)
+  std::string_view batch;              // views (see above); all of them at most kMaxApplyBatchBytes
+  std::vector<std::string_view> more;  // at most kMaxApplyMoreBatches
+  bool sync = true;                    // sync the replica's WAL before answering
   friend bool operator==(const ApplyRequest&, const ApplyRequest&) = default;
 };
 // Primary -> another PG's primary: one step of a cross-PG operation (opaque to the codec).

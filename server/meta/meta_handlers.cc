@@ -195,12 +195,17 @@ Result<std::string> MetaService::HandleCommitSize(const net::RpcContext& c, std:
 Result<std::string> MetaService::HandleApply(const net::RpcContext& c, std::string_view p) {
   CVFS_ASSIGN_OR_RETURN(wire::ApplyRequest req, wire::DecodeApplyRequest(p));
   if (c.peer_uid != 0) return Status(ErrorCode::kNotPermitted, "only cvfsd may replicate");
-  CVFS_ASSIGN_OR_RETURN(MetaBatch batch, MetaBatch::Decode(req.batch));
-  if (batch.fs_id != req.fs_id || batch.pg != req.pg || batch.sequence != req.sequence) {
-    return Status::MalformedMessage("apply header does not match its batch");
+  std::vector<MetaBatch> batches;
+  batches.reserve(1 + req.more.size());
+  for (size_t i = 0; i <= req.more.size(); ++i) {
+    CVFS_ASSIGN_OR_RETURN(MetaBatch batch, MetaBatch::Decode(i == 0 ? req.batch : req.more[i - 1]));
+    if (batch.fs_id != req.fs_id || batch.pg != req.pg || batch.sequence != req.sequence + i) {
+      return Status::MalformedMessage("apply header does not match its batches");
+    }
+    batches.push_back(std::move(batch));
   }
-  CVFS_RETURN_IF_ERROR(store_.Apply(batch));
-  counters_.batches_applied++;
+  CVFS_RETURN_IF_ERROR(store_.ApplyAll(batches, req.sync));
+  counters_.batches_applied += batches.size();
   return wire::EncodeMetaEmptyReply();
 }
 

@@ -8,7 +8,6 @@
 #include "core/logging.h"
 #include "core/random.h"
 #include "core/stripe_routing.h"
-#include "net/call_group.h"
 #include "server/meta/meta_parts.h"
 
 namespace cvfs::server::meta {
@@ -87,6 +86,7 @@ MetaServiceStats MetaService::stats() const {
   s.batches_applied = counters_.batches_applied;
   s.stale_refusals = counters_.stale_refusals;
   s.catch_ups = counters_.catch_ups;
+  s.groups_shipped = counters_.groups_shipped;
   return s;
 }
 
@@ -220,75 +220,50 @@ Status MetaService::CatchUp(const Pg& pg, int member) {
   return Status::Ok();
 }
 
-Status MetaService::Commit(const Pg& pg, const MetaBatch& batch) {
-  CVFS_RETURN_IF_ERROR(store_.Apply(batch));
-  counters_.mutations++;
-  const std::string encoded = batch.Encode();
-  wire::ApplyRequest request;
-  request.fs_id = pg.fs->id;
-  request.pg = pg.id;
-  request.sequence = batch.sequence;
-  request.epoch = pg.map->epoch.value;
-  request.batch = encoded;
-  const std::string payload = wire::EncodeApplyRequest(request);
-  net::CallGroup group(endpoint_, pg.route.replicas.size());
-  const TimePoint deadline = clock_.Now() + options_.replica_timeout;
-  for (size_t i = 0; i < pg.route.replicas.size(); ++i) {
-    const int member = pg.route.replicas[i];
-    if (!pg.route.up[i] || member == pg.route.primary) continue;
-    auto peer =
-        peers_.Get(NodeAddress(*pg.map, pg.route.member(member).node), options_.replica_timeout);
-    if (!peer.ok()) {
-      group.Set(i, peer.status());
-      continue;
-    }
-    group.Start(i, *peer, net::Method::kMetaApply, payload, options_.replica_timeout);
-  }
-  group.WaitUntil(deadline + std::chrono::milliseconds(100));
-  for (size_t i = 0; i < pg.route.replicas.size(); ++i) {
-    if (!group.started(i)) continue;
-    const Status st = group.done(i) ? group.result(i).status()
-                                    : Status::DeadlineExceeded("no answer to kMetaApply");
-    if (!st.ok()) {
-      counters_.replica_failures++;
-      LOG_WARN("meta.replica_failed fs={} pg={} sequence={} replica={} error=\"{}\"", pg.fs->id,
-               pg.id, batch.sequence, pg.route.member(pg.route.replicas[i]).node.str(),
-               st.ToString());
-    }
-  }
-  return Status::Ok();
-}
-
 Result<Mutation> MetaService::Mutate(
     const Pg& pg, const std::function<Result<Mutation>(const NamespaceEngine&)>& op) {
-  std::lock_guard lock(PgMutex(pg.fs->id, pg.id));
-  CVFS_RETURN_IF_ERROR(EnsureReady(pg));
-  NamespaceEngine engine = EngineFor(pg);
-  CVFS_ASSIGN_OR_RETURN(Mutation m, op(engine));
-  if (m.replayed) {
-    counters_.replayed++;
-  } else if (!m.batch.empty()) {
-    CVFS_RETURN_IF_ERROR(Commit(pg, m.batch));
-    TrimDedupSometimes(pg, engine);
+  uint64_t ticket = 0;
+  Mutation m;
+  {
+    std::lock_guard lock(PgMutex(pg.fs->id, pg.id));
+    CVFS_RETURN_IF_ERROR(EnsureReady(pg));
+    NamespaceEngine engine = EngineFor(pg);
+    CVFS_ASSIGN_OR_RETURN(m, op(engine));
+    if (m.replayed) {
+      // The first answer may still be on its way to the replicas: this one waits for it.
+      counters_.replayed++;
+      ticket = LatestTicket(pg);
+    } else if (!m.batch.empty()) {
+      CVFS_ASSIGN_OR_RETURN(ticket, ApplyLocally(pg, m.batch));
+      ticket = std::max(ticket, TrimDedupSometimes(pg, engine));
+    }
   }
+  // Outside the PG mutex: the next mutations of the PG are evaluated and queued while
+  // this one's group is replicated.
+  if (ticket != 0) CVFS_RETURN_IF_ERROR(AwaitReplicated(pg, ticket));
   return m;
 }
 
-void MetaService::TrimDedupSometimes(const Pg& pg, const NamespaceEngine& engine) {
+uint64_t MetaService::TrimDedupSometimes(const Pg& pg, const NamespaceEngine& engine) {
   // Every mutation leaves a dedup record; records older than a client could still retry
   // (its deadline is 30 s) are dropped now and then, in the PG's own sequence.
-  if (counters_.mutations % kTrimEveryMutations != 0) return;
+  if (counters_.mutations % kTrimEveryMutations != 0) return 0;
   const int64_t older_than = engine.NowNs() - kDedupKeepNs;
-  auto batch = engine.TrimDedup(older_than);
+  std::string& cursor = QueueOf(pg).trim_cursor;  // only under the PG mutex
+  auto batch = engine.TrimDedup(older_than, &cursor, kTrimScanRecords);
   if (!batch.ok()) {
     LOG_WARN("meta.trim_failed fs={} pg={} error=\"{}\"", pg.fs->id, pg.id,
              batch.status().ToString());
-    return;
+    return 0;
   }
-  if (batch->empty()) return;
-  if (Status st = Commit(pg, *batch); !st.ok()) {
-    LOG_WARN("meta.trim_failed fs={} pg={} error=\"{}\"", pg.fs->id, pg.id, st.ToString());
+  if (batch->empty()) return 0;
+  auto ticket = ApplyLocally(pg, *batch);
+  if (!ticket.ok()) {
+    LOG_WARN("meta.trim_failed fs={} pg={} error=\"{}\"", pg.fs->id, pg.id,
+             ticket.status().ToString());
+    return 0;
   }
+  return *ticket;
 }
 
 Result<Caller> MetaService::CallerOf(const net::RpcContext& context,

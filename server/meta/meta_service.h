@@ -21,12 +21,15 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/cluster_map.h"
@@ -61,6 +64,7 @@ struct MetaServiceStats {
   uint64_t replayed = 0;          // retried requests answered from the dedup table
   uint64_t replica_failures = 0;  // kMetaApply a replica refused or did not answer
   uint64_t batches_applied = 0;   // as a replica
+  uint64_t groups_shipped = 0;    // kMetaApply groups sent as primary (<= mutations)
   uint64_t stale_refusals = 0;    // PGs refused because a replica was ahead and copying failed
   uint64_t catch_ups = 0;         // PGs copied from a replica that was ahead
 };
@@ -97,8 +101,19 @@ class MetaService {
   Result<Pg> Resolve(uint32_t fs_id, uint32_t pg);
   std::mutex& PgMutex(uint32_t fs_id, uint32_t pg);
   NamespaceEngine EngineFor(const Pg& pg) const;
-  // Applies `batch` here, then on every other up replica; OK once applied here (replica
-  // failures are logged and counted: they are stale until rebuilt).
+  // --- meta_replication.cc: the replication pipeline ---
+  // Applies `batch` here (WAL written, not yet synced) and queues it for the replicas;
+  // requires the PG mutex (batches queue in sequence order). The ticket to wait for.
+  Result<uint64_t> ApplyLocally(const Pg& pg, const MetaBatch& batch);
+  // Returns once every batch of the PG queued up to `ticket` is synced here and was sent
+  // to every other up replica (replica failures are logged and counted: they are stale
+  // until they catch up). The first waiter finding nothing in flight ships everything
+  // queued in one kMetaApply while syncing the local WAL; the others wait for it (group
+  // commit). Needs no PG mutex: mutations go on while a group is in flight.
+  Status AwaitReplicated(const Pg& pg, uint64_t ticket);
+  // The ticket of the PG's newest queued batch (0: none yet).
+  uint64_t LatestTicket(const Pg& pg);
+  // ApplyLocally + AwaitReplicated.
   Status Commit(const Pg& pg, const MetaBatch& batch);
   // Under the PG mutex: the root of PG 0 exists; this node is not behind a replica.
   Status EnsureReady(const Pg& pg);
@@ -115,7 +130,11 @@ class MetaService {
   // PG older than kDedupKeepNs. Requires the PG mutex.
   static constexpr uint64_t kTrimEveryMutations = 64;
   static constexpr int64_t kDedupKeepNs = int64_t{10} * 60 * 1'000'000'000;
-  void TrimDedupSometimes(const Pg& pg, const NamespaceEngine& engine);
+  // Records one trim looks at (resuming where the last stopped): 8 per mutation, more than
+  // the one each mutation adds, so the table stays bounded at any rate.
+  static constexpr size_t kTrimScanRecords = 8 * kTrimEveryMutations;
+  // The ticket of the trim's batch, 0 when none was applied.
+  uint64_t TrimDedupSometimes(const Pg& pg, const NamespaceEngine& engine);
   // Runs `op` on the PG's engine under its mutex and commits the batch.
   Result<Mutation> Mutate(const Pg& pg,
                           const std::function<Result<Mutation>(const NamespaceEngine&)>& op);
@@ -186,9 +205,34 @@ class MetaService {
   // (fs, pg, epoch) this node checked as primary; pgs_mu_.
   std::set<std::tuple<uint32_t, uint32_t, uint64_t>> ready_;
 
+  // One PG's batches applied here, in sequence order, waiting to be shipped.
+  struct ReplicationQueue {
+    struct Entry {
+      uint64_t ticket = 0;
+      Pg pg;
+      uint64_t sequence = 0;
+      std::string encoded;
+    };
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Entry> pending;  // mu
+    uint64_t last_ticket = 0;   // mu: the newest queued
+    uint64_t shipped = 0;       // mu: every ticket <= shipped is done
+    bool shipping = false;      // mu: a waiter is shipping a group
+    // mu: groups whose local WAL sync failed ([first, last] tickets), the newest 16.
+    std::deque<std::tuple<uint64_t, uint64_t, Status>> failed;
+    // Where the PG's next dedup trim resumes; under the PG mutex (not mu).
+    std::string trim_cursor;
+  };
+  ReplicationQueue& QueueOf(const Pg& pg);
+  // Sends `group` (consecutive batches at one epoch) to the other up replicas while
+  // syncing the local WAL; the local sync's status.
+  Status Ship(const std::vector<ReplicationQueue::Entry>& group);
+  std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<ReplicationQueue>> queues_;  // pgs_mu_
+
   struct Counters {
     std::atomic<uint64_t> mutations{0}, replayed{0}, replica_failures{0}, batches_applied{0},
-        stale_refusals{0}, catch_ups{0};
+        stale_refusals{0}, catch_ups{0}, groups_shipped{0};
   } counters_;
 };
 

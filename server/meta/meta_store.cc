@@ -155,26 +155,48 @@ Result<std::string> MetaStore::MergedPgState(const MetaBatch& batch,
   return EncodePgState(next);
 }
 
-Status MetaStore::Apply(const MetaBatch& batch) {
-  CVFS_RETURN_IF_ERROR(batch.CheckLimits());
-  std::lock_guard<std::mutex> lock(apply_mu_);
-  CVFS_ASSIGN_OR_RETURN(PgMetaState current, PgState(batch.fs_id, batch.pg));
-  if (batch.sequence != current.last_sequence + 1) {
-    return Status::Conflict(DescribePg(batch.fs_id, batch.pg) + ": expected sequence " +
-                            std::to_string(current.last_sequence + 1) + ", got " +
-                            std::to_string(batch.sequence));
+Status MetaStore::ApplyAll(std::span<const MetaBatch> batches, bool sync) {
+  if (batches.empty()) return Status::Ok();
+  const uint32_t fs = batches.front().fs_id;
+  const uint32_t pg = batches.front().pg;
+  for (const MetaBatch& batch : batches) {
+    CVFS_RETURN_IF_ERROR(batch.CheckLimits());
+    if (batch.fs_id != fs || batch.pg != pg) {
+      return Status::InvalidArgument("batches of " + DescribePg(fs, pg) + " and " +
+                                     DescribePg(batch.fs_id, batch.pg) + " in one apply");
+    }
   }
-  CVFS_ASSIGN_OR_RETURN(std::string state, MergedPgState(batch, current));
+  std::lock_guard<std::mutex> lock(apply_mu_);
+  CVFS_ASSIGN_OR_RETURN(PgMetaState current, PgState(fs, pg));
   try {
     rocksdb::WriteBatch wb;
-    for (const auto& key : batch.deletes) wb.Delete(key);
-    for (const auto& [key, value] : batch.puts) wb.Put(key, value);
-    wb.Put(PgStateKey(batch.fs_id, batch.pg), state);
+    std::string state;
+    for (const MetaBatch& batch : batches) {
+      if (batch.sequence != current.last_sequence + 1) {
+        return Status::Conflict(DescribePg(fs, pg) + ": expected sequence " +
+                                std::to_string(current.last_sequence + 1) + ", got " +
+                                std::to_string(batch.sequence));
+      }
+      CVFS_ASSIGN_OR_RETURN(state, MergedPgState(batch, current));
+      CVFS_ASSIGN_OR_RETURN(current, DecodePgState(state));
+      for (const auto& key : batch.deletes) wb.Delete(key);
+      for (const auto& [key, value] : batch.puts) wb.Put(key, value);
+    }
+    wb.Put(PgStateKey(fs, pg), state);
     rocksdb::WriteOptions wo;
-    wo.sync = options_.sync;
+    wo.sync = sync && options_.sync;
     return FromRocks(db_->Write(wo, &wb), "meta store apply " + path_);
   } catch (const std::exception& e) {
     return Status::IoError("meta store apply " + path_ + ": " + e.what());
+  }
+}
+
+Status MetaStore::Sync() {
+  if (!options_.sync) return Status::Ok();
+  try {
+    return FromRocks(db_->SyncWAL(), "meta store sync " + path_);
+  } catch (const std::exception& e) {
+    return Status::IoError("meta store sync " + path_ + ": " + e.what());
   }
 }
 

@@ -1,18 +1,20 @@
 // MetaStore: the node's metadata shard, one RocksDB (in its own directory) holding the
 // records of every PG this node replicates (keys in server/meta/meta_records.h).
 //
-// Apply is the only writer: it applies a MetaBatch atomically, durably (synced WAL unless
-// Options::sync is off) and in order: the batch's sequence must be the PG's last applied
-// sequence + 1, and the new sequence is recorded in the PG's `P` record in the same write.
-// Thread-safety: every method is thread-safe; Apply calls are serialized internally, so the
-// sequence check and the write are one step. A caller that reads, decides and applies (the
-// NamespaceEngine's caller) still needs its own per-PG mutex across the three.
+// Apply/ApplyAll are the only writers: they apply MetaBatches atomically, durably (synced
+// WAL unless Options::sync is off or the caller syncs later with Sync) and in order: the batch's
+// sequence must be the PG's last applied sequence + 1, and the new sequence is recorded in the PG's
+// `P` record in the same write. Thread-safety: every method is thread-safe; Apply calls are
+// serialized internally, so the sequence check and the write are one step. A caller that reads,
+// decides and applies (the NamespaceEngine's caller) still needs its own per-PG mutex across the
+// three.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,7 +58,16 @@ class MetaStore {
   // Applies `batch` atomically. kConflict ("expected sequence N, got M") when its sequence
   // is not LastSequence + 1; kInvalidArgument when it breaks MetaBatch's limits or deletes
   // the PG's `P` record; kIoError/kCorruption from RocksDB. On failure nothing is applied.
-  Status Apply(const MetaBatch& batch);
+  Status Apply(const MetaBatch& batch) { return ApplyAll({&batch, 1}, options_.sync); }
+  // Applies consecutive batches of one PG (sequences LastSequence + 1, + 2, ...) in one
+  // atomic write, as Apply; the WAL is synced when `sync` and Options::sync. Written but
+  // unsynced batches survive the process's death, not the machine's: Sync makes them
+  // durable.
+  Status ApplyAll(std::span<const MetaBatch> batches, bool sync);
+  // Syncs the WAL: every batch applied before the call is durable when it returns. A no-op
+  // when Options::sync is off.
+  Status Sync();
+  bool syncs() const { return options_.sync; }
 
   // Records of PG `pg` (PgKeyPrefixes) after `start_after`, in key order, up to about
   // `max_bytes` of keys and values (at least one record); `*done` when none follow.

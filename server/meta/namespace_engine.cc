@@ -180,18 +180,27 @@ Result<std::vector<std::pair<uint64_t, std::string>>> NamespaceEngine::ListInten
   return out;
 }
 
-Result<MetaBatch> NamespaceEngine::TrimDedup(int64_t older_than_ns) const {
+Result<MetaBatch> NamespaceEngine::TrimDedup(int64_t older_than_ns, std::string* cursor,
+                                             size_t max_scan) const {
   std::vector<std::string> old;
-  std::string after;
-  while (old.size() < kMaxTrimPerBatch) {
-    CVFS_ASSIGN_OR_RETURN(auto records, store_.Scan(DedupPrefix(fs_, pg_), after, 4096));
+  std::string after = cursor != nullptr ? *cursor : std::string();
+  size_t scanned = 0;
+  bool at_end = false;
+  while (old.size() < kMaxTrimPerBatch && scanned < max_scan) {
+    const size_t page = std::min<size_t>(4096, max_scan - scanned);
+    CVFS_ASSIGN_OR_RETURN(auto records, store_.Scan(DedupPrefix(fs_, pg_), after, page));
     for (const auto& [key, value] : records) {
       CVFS_ASSIGN_OR_RETURN(DedupRecord rec, DecodeDedup(value));
       if (rec.recorded_ns < older_than_ns && old.size() < kMaxTrimPerBatch) old.push_back(key);
     }
-    if (records.size() < 4096) break;
-    after = records.back().first;
+    scanned += records.size();
+    if (!records.empty()) after = records.back().first;
+    if (records.size() < page) {
+      at_end = true;
+      break;
+    }
   }
+  if (cursor != nullptr) *cursor = at_end ? std::string() : after;
   if (old.empty()) {
     MetaBatch none;
     none.fs_id = fs_;

@@ -181,8 +181,12 @@ class NamespaceEngine {
   void AttachIntentDelete(MetaBatch& batch, uint64_t intent_id) const;
   Result<std::vector<std::pair<uint64_t, std::string>>> ListIntents() const;
   // Deletes up to kMaxTrimPerBatch dedup records recorded before `older_than_ns` (wall
-  // time); an empty batch when there are none.
-  Result<MetaBatch> TrimDedup(int64_t older_than_ns) const;
+  // time); an empty batch when there are none. With `cursor`, looks at no more than
+  // `max_scan` records after *cursor and leaves *cursor at the last one looked at (empty
+  // once the end was reached: the next call starts over), so that trimming a PG with
+  // millions of recent records costs a bounded amount per call.
+  Result<MetaBatch> TrimDedup(int64_t older_than_ns, std::string* cursor = nullptr,
+                              size_t max_scan = SIZE_MAX) const;
 
   // Wall-clock nanoseconds as this engine stamps times.
   int64_t NowNs() const;

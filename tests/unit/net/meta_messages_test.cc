@@ -85,7 +85,7 @@ StatFsRequest SampleStatFs() { return {Header()}; }
 OpenRequest SampleOpen() { return {Header(), 97, 02 | 01000}; }
 ReleaseRequest SampleRelease() { return {Header(), 97, 0xabcdef}; }
 CommitSizeRequest SampleCommitSize() { return {Header(), 97, 1 << 30, 1700000000000000001}; }
-ApplyRequest SampleApply() { return {7, 513, 1234567, 89, kBatch}; }
+ApplyRequest SampleApply() { return {7, 513, 1234567, 89, kBatch, {"second", "", "third"}, false}; }
 PartRequest SamplePart() { return {Header(), 3, 0x5555aaaa5555aaaaull, kBody}; }
 AttrReply SampleAttrReply() { return {SampleAttr(), true, 77}; }
 EntryReply SampleEntry() { return {42, InodeType::kDirectory, true, SampleAttr()}; }
@@ -268,10 +268,22 @@ TEST_CASE("meta codec passes names the server judges, refuses wire bounds", "[ne
     const std::string batch(kMaxApplyBatchBytes, 'b');
     ApplyRequest m = SampleApply();
     m.batch = batch;
+    m.more.clear();
     CheckRoundTrip(m, EncodeApplyRequest(m), DecodeApplyRequest);
     const std::string over = batch + "b";
     m.batch = over;
     refused(DecodeApplyRequest(EncodeApplyRequest(m)).status(), "batch");
+    // The bound is on all the batches together, and on how many follow the first.
+    m.batch = std::string_view(batch).substr(0, kMaxApplyBatchBytes / 2);
+    m.more = {std::string_view(batch).substr(0, kMaxApplyBatchBytes / 2)};
+    CheckRoundTrip(m, EncodeApplyRequest(m), DecodeApplyRequest);
+    m.more.push_back("x");
+    refused(DecodeApplyRequest(EncodeApplyRequest(m)).status(), "batches");
+    m.batch = "first";
+    m.more.assign(kMaxApplyMoreBatches, "m");
+    CheckRoundTrip(m, EncodeApplyRequest(m), DecodeApplyRequest);
+    m.more.push_back("m");
+    refused(DecodeApplyRequest(EncodeApplyRequest(m)).status(), "more");
   }
   {
     const std::string body(kMaxPartBodyBytes + 1, 'p');

@@ -188,6 +188,48 @@ TEST_CASE("MetaStore applies batches in sequence, atomically", "[meta_store]") {
   CHECK(*s.LastSequence(7, 3) == 2);
 }
 
+TEST_CASE("MetaStore applies consecutive batches in one write, or none of them", "[meta_store]") {
+  MetaTempDir dir;
+  auto store = MetaStore::Open(dir.db());
+  REQUIRE(store.ok());
+  MetaStore& s = **store;
+  REQUIRE(s.Apply(SampleBatch(1)).ok());
+
+  // 2..4 at once: later batches see (and override) the earlier ones' records.
+  std::vector<MetaBatch> group;
+  for (uint64_t seq = 2; seq <= 4; ++seq) {
+    MetaBatch b;
+    b.fs_id = 7;
+    b.pg = 3;
+    b.sequence = seq;
+    b.puts = {{InodeKey(7, 100 + seq), "v" + std::to_string(seq)}, {InodeKey(7, 5), "five"}};
+    if (seq == 4) b.deletes = {InodeKey(7, 102)};
+    group.push_back(std::move(b));
+  }
+  REQUIRE(s.ApplyAll(group, /*sync=*/false).ok());
+  CHECK(*s.LastSequence(7, 3) == 4);
+  CHECK(!s.Get(InodeKey(7, 102))->has_value());
+  CHECK(**s.Get(InodeKey(7, 103)) == "v3");
+  CHECK(**s.Get(InodeKey(7, 104)) == "v4");
+  REQUIRE(s.Sync().ok());
+
+  // A gap anywhere in the group, or another PG's batch in it, applies nothing.
+  std::vector<MetaBatch> gapped(2, SampleBatch(5));
+  gapped[1].sequence = 7;
+  gapped[1].puts = {{InodeKey(7, 200), "never"}};
+  const Status gap = s.ApplyAll(gapped, true);
+  CHECK(gap.code() == ErrorCode::kConflict);
+  CHECK(std::string(gap.message()).find("expected sequence 6, got 7") != std::string::npos);
+  std::vector<MetaBatch> mixed(2, SampleBatch(5));
+  mixed[1].sequence = 6;
+  mixed[1].pg = 4;
+  CHECK(s.ApplyAll(mixed, true).code() == ErrorCode::kInvalidArgument);
+  CHECK(*s.LastSequence(7, 3) == 4);
+  CHECK(*s.LastSequence(7, 4) == 0);
+  CHECK(!s.Get(InodeKey(7, 200))->has_value());
+  CHECK(s.ApplyAll({}, true).ok());
+}
+
 TEST_CASE("MetaStore scans a prefix from a key, bounded", "[meta_store]") {
   MetaTempDir dir;
   auto store = MetaStore::Open(dir.db(), {.sync = false});

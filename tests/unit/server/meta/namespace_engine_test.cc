@@ -477,6 +477,27 @@ TEST_CASE_METHOD(Fixture, "a retried request replays its reply with an empty bat
   REQUIRE(fs.store().Apply(*trim).ok());
   CHECK(Fs::Fails(fs.pg(0).Unlink(kAlice, unlink_key, kRootInode, "once")) == ErrorCode::kNotFound);
   CHECK(fs.pg(0).TrimDedup(fs.pg(0).NowNs() - 1)->empty());
+
+  // With a cursor, each call looks at a bounded slice and resumes after it.
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(fs.Do(fs.pg(0).Create(kAlice, fs.Key(), kRootInode, "c" + std::to_string(i),
+                                  FileType::kRegular, 0600, true, ""))
+                .created);
+  }
+  fs.clock.Advance(std::chrono::minutes(11));
+  std::string cursor;
+  size_t trimmed = 0;
+  int calls = 0;
+  do {
+    auto slice = fs.pg(0).TrimDedup(fs.pg(0).NowNs() - int64_t{600} * 1'000'000'000, &cursor, 2);
+    REQUIRE(slice.ok());
+    CHECK(slice->deletes.size() <= 2);
+    trimmed += slice->deletes.size();
+    if (!slice->empty()) REQUIRE(fs.store().Apply(*slice).ok());
+    ++calls;
+  } while (!cursor.empty() && calls < 10);
+  CHECK(trimmed == 5);
+  CHECK(calls == 3);  // 2 + 2 + 1, the last one reaching the end
 }
 
 TEST_CASE_METHOD(Fixture, "batches apply in sequence only", "[namespace]") {
