@@ -472,5 +472,14 @@ Status FileSystemClient::Fsync(uint64_t handle) {
   return CommitLocked(*file);
 }
 
+Status FileSystemClient::RefreshSize(uint64_t handle) {
+  CVFS_ASSIGN_OR_RETURN(auto file, Handle(handle));
+  const Identity* who = file->who ? &*file->who : nullptr;
+  CVFS_ASSIGN_OR_RETURN(FileAttr attr, GetAttr(who, file->inode));
+  std::lock_guard lock(file->mu);
+  file->size = attr.size;
+  return Status::Ok();
+}
+
 }  // namespace client
 }  // namespace cvfs

@@ -61,6 +61,7 @@ class FileSystemClient final : public FileSystem {
   Result<size_t> Read(uint64_t handle, uint64_t offset, std::span<std::byte> out) override;
   Status Write(uint64_t handle, uint64_t offset, std::span<const std::byte> data) override;
   Status Fsync(uint64_t handle) override;
+  Status RefreshSize(uint64_t handle) override;
 
  private:
   struct OpenFile {

@@ -448,6 +448,7 @@ int Fsync(cvfs_fs* fs, int fd) {
   if (!file) return -EBADF;
   if (file->handle == 0) return 0;  // a directory: its entries are durable already
   Status st = fs->files->FlushFile(*file);
+  if (st.ok()) st = fs->fs->RefreshSize(file->handle);
   return st.ok() ? 0 : ToErrno(st);
 }
 

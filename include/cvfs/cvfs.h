@@ -76,7 +76,8 @@ ssize_t cvfs_pread(cvfs_fs* fs, int fd, void* buf, size_t count, off_t offset);
  * are atomic between the threads of one process (a per-file lock), NOT between processes
  * or clients: each reads the size, then writes there. */
 ssize_t cvfs_pwrite(cvfs_fs* fs, int fd, const void* buf, size_t count, off_t offset);
-/* Data and size durable on every live member and visible to new opens. */
+/* Data and size durable on every live member and visible to new opens; then the size
+ * other clients committed (by their fsync or close) is readable through `fd` too. */
 int cvfs_fsync(cvfs_fs* fs, int fd);
 int cvfs_ftruncate(cvfs_fs* fs, int fd, off_t length);
 int cvfs_truncate(cvfs_fs* fs, const char* path, off_t length);

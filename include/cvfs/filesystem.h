@@ -153,6 +153,9 @@ class FileSystem {
   virtual Status Write(uint64_t handle, uint64_t offset, std::span<const std::byte> data) = 0;
   // Commits size and mtime now (data is already durable when Write returns).
   virtual Status Fsync(uint64_t handle) = 0;
+  // Asks the inode's primary for the file's size: what other clients committed (by their
+  // Fsync or Release) becomes readable through `handle`.
+  virtual Status RefreshSize(uint64_t handle) = 0;
 };
 
 }  // namespace cvfs
