@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -263,6 +265,15 @@ int Status_Bytes(MPI_Status* status) {
   return static_cast<int>(n);
 }
 
+// $CVFS_MPIIO_LOG=1: rank 0 of each open prints one line to stderr.
+bool LogEnabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("CVFS_MPIIO_LOG");
+    return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
+  }();
+  return enabled;
+}
+
 // Fortran handles of our files: indices far above Open MPI's own.
 constexpr MPI_Fint kFirstFortranHandle = 1 << 24;
 std::mutex g_fortran_mu;
@@ -337,6 +348,10 @@ int MPI_File_open(MPI_Comm comm, const char* filename, int amode, MPI_Info info,
   }
   MPI_Barrier(f->comm);
   *fh = Register(f);
+  if (rank == 0 && LogEnabled()) {
+    std::fprintf(stderr, "cvfs mpiio.open name=%s path=%s ranks=%d aggregators=%d amode=0x%x\n",
+                 filename, path->c_str(), size, static_cast<int>(f->aggregators.size()), amode);
+  }
   return MPI_SUCCESS;
 }
 

@@ -28,6 +28,7 @@
 
 #include "client/fuse/mount_options.h"
 #include "tests/cluster/datapath_support.h"
+#include "tests/cluster/fuse_mount.h"
 
 using namespace cvfs;
 using namespace cvfs::testing;
@@ -54,78 +55,6 @@ bool FuseUsable(std::string* why) {
 }
 
 // "fuse.cvfs" when `dir` is a mounted ConvergeFS, else the type found, or "".
-std::string MountType(const std::string& dir) {
-  std::ifstream mounts("/proc/mounts");
-  std::string line;
-  std::string type;
-  while (std::getline(mounts, line)) {
-    std::istringstream fields(line);
-    std::string device, point, fstype;
-    fields >> device >> point >> fstype;
-    if (point == dir) type = fstype;  // the last mount on a point is the visible one
-  }
-  return type;
-}
-
-bool WaitMountType(const std::string& dir, bool mounted, std::chrono::milliseconds timeout,
-                   ChildProcess* process = nullptr) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if ((MountType(dir) == "fuse.cvfs") == mounted) return true;
-    if (process != nullptr && !process->Running()) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
-std::string ClusterAccessOptions(const TestCluster& cluster) {
-  return "etcd=" + cluster.etcd_endpoint() + ",provider=" + cluster.provider() +
-         ",munge_socket=" + cluster.munge_socket();
-}
-
-// A cvfs-mount in the foreground as a child process; unmounted (lazily, in case the
-// process is gone) and stopped by the destructor.
-class ForegroundMount {
- public:
-  ForegroundMount(const TestCluster& cluster, const std::string& fs, std::string dir,
-                  const std::string& extra_options, const std::string& log_path)
-      : dir_(std::move(dir)) {
-    std::string options = ClusterAccessOptions(cluster);
-    if (!extra_options.empty()) options += "," + extra_options;
-    SpawnOptions spawn;
-    spawn.argv = {BinPath("cvfs-mount"),
-                  cluster.cluster_name() + ":" + fs,
-                  dir_,
-                  "-f",
-                  "-o",
-                  options,
-                  "--log-level",
-                  "debug"};
-    spawn.log_path = log_path;
-    auto child = ChildProcess::Spawn(spawn);
-    if (!child.ok()) {
-      error_ = child.status().ToString();
-      return;
-    }
-    process_ = std::move(child).value();
-    if (!WaitMountType(dir_, true, std::chrono::seconds(60), &process_)) {
-      error_ = "not mounted on " + dir_ + "; log:\n" + TailFile(log_path, 40);
-    }
-  }
-  ~ForegroundMount() {
-    if (MountType(dir_) == "fuse.cvfs") RunCommand("umount -l " + dir_);
-    process_.Stop();
-  }
-  const std::string& error() const { return error_; }
-  const std::string& dir() const { return dir_; }
-  ChildProcess& process() { return process_; }
-
- private:
-  std::string dir_;
-  std::string error_;
-  ChildProcess process_;
-};
-
 // Lazily unmounts `dir` at scope exit when a step failed with a daemon mount still on it
 // (the daemon exits once its mount is gone).
 struct UnmountAtExit {
