@@ -135,6 +135,10 @@ int AgreeOnError(MPI_Comm comm, int rc) {
 
 bool UseTwoPhase(const std::string& hint) { return hint != "disable"; }
 
+bool IsAggregator(const CvfsFile* f) {
+  return std::find(f->aggregators.begin(), f->aggregators.end(), f->rank) != f->aggregators.end();
+}
+
 int TwoPhaseWrite(CvfsFile* f, const std::vector<Segment>& segments, const char* data) {
   Plan plan;
   if (int rc = MakePlan(f, segments, &plan); rc != MPI_SUCCESS) return rc;
@@ -200,6 +204,12 @@ int TwoPhaseWrite(CvfsFile* f, const std::vector<Segment>& segments, const char*
           at += n;
       }
     }
+  }
+  // Aggregators commit the size they wrote, so every rank sees it once the call returns
+  // (as a local file system shows it at once).
+  if (failure == MPI_SUCCESS && IsAggregator(f)) {
+    const int rc = cvfs_fsync(f->fs, f->fd);
+    if (rc != 0) failure = ErrorClassOf(rc);
   }
   return AgreeOnError(f->comm, failure);
 }

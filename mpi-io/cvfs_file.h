@@ -71,8 +71,8 @@ struct CvfsFile {
   Hints hints;
   FileView view;
   MPI_Offset pointer = 0;  // individual file pointer, in etypes of the view
-  // The shared file pointer (in etypes) lives in a window on rank 0; `lock_word` there
-  // (second slot) is the atomic-mode mutex.
+  // The shared file pointer (in etypes) lives in slot 0 of a window on rank 0; slots 1 and
+  // 2 are the atomic-mode ticket lock (next ticket, ticket served).
   MPI_Win shared_win = MPI_WIN_NULL;
   MPI_Offset* shared_base = nullptr;
   // Aggregators: ranks of `comm` that do the I/O of collective calls.
@@ -101,6 +101,8 @@ int ErrorClassOf(int negative_errno);
 // Raises `code` on `file` (nullptr: on MPI_FILE_NULL, as a failed open does) through its
 // error handler, and returns it (when the handler returns).
 int Raise(CvfsFile* file, int code);
+// A new reference to `handler` (the caller frees it with MPI_Errhandler_free).
+MPI_Errhandler RetainErrhandler(MPI_Errhandler handler);
 // Records the function of a file error handler the application creates.
 void RememberErrhandler(MPI_Errhandler handler, MPI_File_errhandler_function* function);
 

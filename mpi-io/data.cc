@@ -78,9 +78,15 @@ int WriteView(CvfsFile* f, int64_t pos, const void* buf, int64_t count, MPI_Data
   const char* data = Packed(mem, buf, count, &storage);
   std::vector<Segment> segments;
   f->view.Map(pos, total, &segments);
-  if (f->atomic) LockFile(f);
-  const int rc = WriteSegments(f, segments, data, bytes);
-  if (f->atomic) UnlockFile(f);
+  if (!f->atomic) return WriteSegments(f, segments, data, bytes);
+  // Atomic mode: the write and its size are visible to every rank when the lock goes.
+  LockFile(f);
+  int rc = WriteSegments(f, segments, data, bytes);
+  if (rc == MPI_SUCCESS) {
+    const int synced = cvfs_fsync(f->fs, f->fd);
+    if (synced != 0) rc = ErrorClassOf(synced);
+  }
+  UnlockFile(f);
   return rc;
 }
 
@@ -104,9 +110,15 @@ int ReadView(CvfsFile* f, int64_t pos, void* buf, int64_t count, MPI_Datatype ty
     storage.resize(static_cast<size_t>(total));
     data = storage.data();
   }
-  if (f->atomic) LockFile(f);
-  const int rc = ReadSegments(f, segments, data, bytes);
-  if (f->atomic) UnlockFile(f);
+  int rc = MPI_SUCCESS;
+  if (f->atomic) {
+    LockFile(f);
+    const int synced = cvfs_fsync(f->fs, f->fd);  // sees every size committed before
+    rc = synced == 0 ? ReadSegments(f, segments, data, bytes) : ErrorClassOf(synced);
+    UnlockFile(f);
+  } else {
+    rc = ReadSegments(f, segments, data, bytes);
+  }
   if (!mem.dense()) Scatter(mem, count, data, *bytes, base);
   return rc;
 }
@@ -119,28 +131,29 @@ int FileSize(CvfsFile* f, MPI_Offset* size) {
   return MPI_SUCCESS;
 }
 
+namespace {
+
+MPI_Offset FetchAdd(CvfsFile* f, int slot, MPI_Offset add, MPI_Op op) {
+  MPI_Offset old = 0;
+  MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, f->shared_win);
+  MPI_Fetch_and_op(&add, &old, MPI_OFFSET, 0, slot, op, f->shared_win);
+  MPI_Win_unlock(0, f->shared_win);
+  return old;
+}
+
+}  // namespace
+
 void LockFile(CvfsFile* f) {
-  // A test-and-set word in rank 0's window (slot 1), taken with compare-and-swap; waiting
-  // ranks back off up to 1 ms.
-  const MPI_Offset one = 1, zero = 0;
-  MPI_Offset seen = 1;
+  // A ticket lock in rank 0's window: slot 1 hands out tickets, slot 2 is the ticket being
+  // served (fetch-and-add only: Open MPI 4.1's compare-and-swap over shared memory crashes).
+  const MPI_Offset ticket = FetchAdd(f, 1, 1, MPI_SUM);
   int backoff_us = 1;
-  while (true) {
-    MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, f->shared_win);
-    MPI_Compare_and_swap(&one, &zero, &seen, MPI_OFFSET, 0, 1, f->shared_win);
-    MPI_Win_unlock(0, f->shared_win);
-    if (seen == 0) return;
+  while (FetchAdd(f, 2, 0, MPI_NO_OP) != ticket) {
     std::this_thread::sleep_for(std::chrono::microseconds(backoff_us));
     backoff_us = std::min(backoff_us * 2, 1000);
   }
 }
 
-void UnlockFile(CvfsFile* f) {
-  const MPI_Offset zero = 0;
-  MPI_Offset old = 0;
-  MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, f->shared_win);
-  MPI_Fetch_and_op(&zero, &old, MPI_OFFSET, 0, 1, MPI_REPLACE, f->shared_win);
-  MPI_Win_unlock(0, f->shared_win);
-}
+void UnlockFile(CvfsFile* f) { FetchAdd(f, 2, 1, MPI_SUM); }
 
 }  // namespace cvfs::mpiio

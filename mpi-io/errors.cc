@@ -48,6 +48,19 @@ void RememberErrhandler(MPI_Errhandler handler, MPI_File_errhandler_function* fu
   (*g_functions)[handler] = function;
 }
 
+MPI_Errhandler RetainErrhandler(MPI_Errhandler handler) {
+  // MPI has no call that adds a reference to a handler; MPI_FILE_NULL's get does. Park the
+  // handler there for a moment and take it back with a reference of our own.
+  std::lock_guard lock(g_mu);
+  MPI_Errhandler saved = MPI_ERRHANDLER_NULL, retained = MPI_ERRHANDLER_NULL;
+  PMPI_File_get_errhandler(MPI_FILE_NULL, &saved);
+  PMPI_File_set_errhandler(MPI_FILE_NULL, handler);
+  PMPI_File_get_errhandler(MPI_FILE_NULL, &retained);
+  PMPI_File_set_errhandler(MPI_FILE_NULL, saved);
+  MPI_Errhandler_free(&saved);
+  return retained;
+}
+
 int Raise(CvfsFile* file, int code) {
   if (code == MPI_SUCCESS) return code;
   MPI_Errhandler handler = MPI_ERRORS_RETURN;
@@ -55,6 +68,8 @@ int Raise(CvfsFile* file, int code) {
     handler = file->errhandler;
   } else {
     PMPI_File_get_errhandler(MPI_FILE_NULL, &handler);
+    MPI_Errhandler reference = handler;  // MPI_FILE_NULL keeps it alive: drop ours
+    MPI_Errhandler_free(&reference);
   }
   if (handler == MPI_ERRORS_RETURN) return code;
   if (handler == MPI_ERRORS_ARE_FATAL) {

@@ -124,6 +124,7 @@ void ChooseAggregators(CvfsFile* f) {
 }
 
 void FreeFile(CvfsFile* f) {
+  if (f->errhandler != MPI_ERRHANDLER_NULL) MPI_Errhandler_free(&f->errhandler);
   if (f->shared_win != MPI_WIN_NULL) MPI_Win_free(&f->shared_win);
   if (f->info != MPI_INFO_NULL) MPI_Info_free(&f->info);
   Drop(&f->view.etype);
@@ -331,15 +332,15 @@ int MPI_File_open(MPI_Comm comm, const char* filename, int amode, MPI_Info info,
   ApplyHints(f, info);
   ChooseAggregators(f);
   f->view.SetFiletype(FlatType{{{0, 1}}, 1, 0, 1});
-  // Rank 0's window: the shared file pointer and the atomic-mode lock word.
-  MPI_Win_allocate(rank == 0 ? 2 * sizeof(MPI_Offset) : 0, sizeof(MPI_Offset), MPI_INFO_NULL,
+  // Rank 0's window: the shared file pointer and the atomic-mode ticket lock.
+  MPI_Win_allocate(rank == 0 ? 3 * sizeof(MPI_Offset) : 0, sizeof(MPI_Offset), MPI_INFO_NULL,
                    f->comm, &f->shared_base, &f->shared_win);
   if (rank == 0) {
     MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, f->shared_win);
-    f->shared_base[0] = 0;
-    f->shared_base[1] = 0;
+    for (int i = 0; i < 3; ++i) f->shared_base[i] = 0;
     MPI_Win_unlock(0, f->shared_win);
   }
+  MPI_Barrier(f->comm);  // the window is initialized before anyone uses it
   if (amode & MPI_MODE_APPEND) {
     MPI_Offset end = 0;
     FileSize(f, &end);
@@ -841,14 +842,17 @@ int MPI_File_sync(MPI_File fh) {
 int MPI_File_set_errhandler(MPI_File fh, MPI_Errhandler errhandler) {
   CvfsFile* f = Ours(fh);
   if (f == nullptr) return PMPI_File_set_errhandler(fh, errhandler);
-  f->errhandler = errhandler;
+  // The file holds its own reference: the application may free its handle meanwhile.
+  MPI_Errhandler old = f->errhandler;
+  f->errhandler = RetainErrhandler(errhandler);
+  MPI_Errhandler_free(&old);
   return MPI_SUCCESS;
 }
 
 int MPI_File_get_errhandler(MPI_File fh, MPI_Errhandler* errhandler) {
   CvfsFile* f = Ours(fh);
   if (f == nullptr) return PMPI_File_get_errhandler(fh, errhandler);
-  *errhandler = f->errhandler;
+  *errhandler = RetainErrhandler(f->errhandler);  // a new reference, as MPI specifies
   return MPI_SUCCESS;
 }
 
@@ -886,6 +890,22 @@ MPI_File MPI_File_f2c(MPI_Fint handle) {
     return MPI_FILE_NULL;
   }
   return PMPI_File_f2c(handle);
+}
+
+// With $CVFS_MPIIO_FS set, the filesystem is mounted at MPI_Init (job start-up), not inside
+// the first MPI_File_open; a failure is reported by that open.
+int MPI_Init(int* argc, char*** argv) {
+  const int rc = PMPI_Init(argc, argv);
+  int error = MPI_SUCCESS;
+  if (rc == MPI_SUCCESS && std::getenv("CVFS_MPIIO_FS") != nullptr) (void)Mount(&error);
+  return rc;
+}
+
+int MPI_Init_thread(int* argc, char*** argv, int required, int* provided) {
+  const int rc = PMPI_Init_thread(argc, argv, required, provided);
+  int error = MPI_SUCCESS;
+  if (rc == MPI_SUCCESS && std::getenv("CVFS_MPIIO_FS") != nullptr) (void)Mount(&error);
+  return rc;
 }
 
 int MPI_Finalize(void) {

@@ -1,4 +1,6 @@
 // Which MPI_File handles are ours, which names are ConvergeFS's, and the process's mount.
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -62,6 +64,7 @@ cvfs_fs* Mount(int* error) {
   // $CVFS_MUNGE_SOCKET (cvfs_mount's defaults).
   const int rc = cvfs_mount(spec, nullptr, &g_fs);
   if (rc != 0) {
+    std::fprintf(stderr, "cvfs mpiio: cannot mount %s: %s\n", spec, cvfs_strerror(rc));
     g_fs = nullptr;
     *error = rc == -ENOENT ? MPI_ERR_NO_SUCH_FILE : MPI_ERR_IO;
     return nullptr;

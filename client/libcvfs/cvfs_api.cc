@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <span>
 #include <string>
@@ -22,6 +23,7 @@
 #include "client/libcvfs/open_files.h"
 #include "client/libcvfs/path_walk.h"
 #include "core/error_codes.h"
+#include "core/logging.h"
 #include "cvfs/filesystem.h"
 
 #define CVFS_EXPORT extern "C" __attribute__((visibility("default")))
@@ -222,8 +224,23 @@ const char* EnvOr(const char* value, const char* env, const char* fallback) {
   return (e != nullptr && *e != '\0') ? e : fallback;
 }
 
+// A program that did not set up logging itself gets the library's lines on stderr (never
+// stdout: it is the program's), at $CVFS_LOG_LEVEL or warn, or in $CVFS_LOG_FILE.
+void InitLibraryLogging() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (spdlog::default_logger()->name() != "") return;  // the host configured spdlog
+    const char* level = std::getenv("CVFS_LOG_LEVEL");
+    const char* file = std::getenv("CVFS_LOG_FILE");
+    LoggingOptions logging{"libcvfs", level != nullptr && *level ? level : "warn",
+                           file != nullptr ? file : ""};
+    if (!InitLogging(logging).ok()) (void)InitLogging({"libcvfs", "warn", ""});
+  });
+}
+
 int Mount(const char* spec, const cvfs_mount_options* options, cvfs_fs** out) {
   if (out == nullptr || spec == nullptr) return -EINVAL;
+  InitLibraryLogging();
   *out = nullptr;
   const std::string s(spec);
   const size_t colon = s.find(':');

@@ -52,7 +52,8 @@ typedef struct cvfs_mount_options {
 } cvfs_mount_options;
 
 /* Connects to filesystem `spec` ("CLUSTER:FS"; -EINVAL when malformed). `options` may be
- * NULL. -ENOENT when the filesystem does not exist or is not placed yet, -EAGAIN when etcd
+ * NULL. Unless the program configured spdlog itself, the library logs to stderr at
+ * $CVFS_LOG_LEVEL (default warn), or to the file $CVFS_LOG_FILE. -ENOENT when the filesystem does not exist or is not placed yet, -EAGAIN when etcd
  * cannot be reached. */
 int cvfs_mount(const char* spec, const cvfs_mount_options* options, cvfs_fs** out);
 /* Flushes and releases everything; descriptors still open are closed. Directory streams
