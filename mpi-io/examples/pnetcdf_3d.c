@@ -13,7 +13,9 @@
 
 enum { kZPerRank = 4, kY = 32, kX = 48 };
 
-static double Value(MPI_Offset z, MPI_Offset y, MPI_Offset x) { return z * 10000.0 + y * 100.0 + x; }
+static double Value(MPI_Offset z, MPI_Offset y, MPI_Offset x) {
+  return z * 10000.0 + y * 100.0 + x;
+}
 
 static void Check(int status, const char* what) {
   if (status != NC_NOERR) {

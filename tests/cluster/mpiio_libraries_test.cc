@@ -69,14 +69,22 @@ TEST_CASE(
   std::filesystem::create_directories(mnt + "/nc");
 
   SECTION("HDF5: chunked and contiguous datasets from 4 ranks, h5dump through the mount") {
+    // One job, two files: one on ConvergeFS, one on a local directory (which must go
+    // through Open MPI untouched although the adapter is loaded).
     std::string out;
     const std::string log = cluster.dir() + "/hdf5.err";
-    const int rc = RunWithAdapter(cluster, "sci", 4,
-                                  BinPath("hdf5_parallel") + " cvfs:/h5/run.h5 4", "", log, &out);
+    const std::string local = cluster.dir() + "/local.h5";
+    const int rc = RunWithAdapter(
+        cluster, "sci", 4, BinPath("hdf5_parallel") + " cvfs:/h5/run.h5 4 " + local, "", log, &out);
     INFO(TailFile(log, 30));
     REQUIRE(rc == 0);
-    CHECK(out.find("verified every value") != std::string::npos);
-    CHECK(CountInFile(log, "mpiio.open") >= 2);  // create and reopen went through the adapter
+    CHECK(CountInFile(log, "verified every value") == 2);
+    // Create and reopen of the cvfs: file went through the adapter, the local file did not.
+    CHECK(CountInFile(log, "mpiio.open name=cvfs:/h5/run.h5") == 2);
+    CHECK(CountInFile(log, "mpiio.open name=" + local) == 0);
+    std::string local_dump;
+    REQUIRE(RunCommand("h5dump -d /contiguous -s 1,2 -c 1,1 " + local, &local_dump) == 0);
+    CHECK(local_dump.find("1026.5") != std::string::npos);
     std::string dump;
     REQUIRE(RunCommand("h5dump -H " + mnt + "/h5/run.h5", &dump) == 0);
     CHECK(dump.find("DATASET \"chunked\"") != std::string::npos);
