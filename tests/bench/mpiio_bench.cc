@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -45,7 +46,8 @@ Figures Parse(const std::string& out) {
 }
 
 Figures RunOnce(const TestCluster& cluster, const Settings& s, bool adapter,
-                const std::string& file, const std::string& pattern, const std::string& mode) {
+                const std::string& file, const std::string& pattern, const std::string& mode,
+                int cb_nodes) {
   const int block_kib = pattern == "interleaved" ? s.interleave_kib : s.segment_block_kib;
   const long long block = int64_t{block_kib} << 10;
   const long long blocks = (int64_t{s.mib_per_rank} << 20) / block;
@@ -61,7 +63,7 @@ Figures RunOnce(const TestCluster& cluster, const Settings& s, bool adapter,
       "--oversubscribe -np " +
       std::to_string(s.ranks) + env + " " + BinPath("mpiio_bench_rank") + " " + file + " " +
       pattern + " " + mode + " " + std::to_string(block) + " " + std::to_string(blocks) +
-      " 2>/dev/null";
+      (cb_nodes > 0 ? " " + std::to_string(cb_nodes) : std::string()) + " 2>/dev/null";
   std::string out;
   const int rc = RunCommand(command, &out);
   Figures f = Parse(out);
@@ -95,24 +97,34 @@ int Run(const Settings& s) {
       "mpiio_bench: %d ranks x %d MiB, 6 cvfsd on loopback (4+2), interleaved blocks %d KiB, "
       "segmented blocks %d KiB; MB/s from barrier to barrier, open and close included\n\n",
       s.ranks, s.mib_per_rank, s.interleave_kib, s.segment_block_kib);
-  std::printf("%-12s %-11s %14s %14s %7s %14s %14s %7s\n", "pattern", "calls", "adapter write",
+  std::printf("%-12s %-15s %14s %14s %7s %14s %14s %7s\n", "pattern", "calls", "adapter write",
               "ompio/FUSE", "ratio", "adapter read", "ompio/FUSE", "ratio");
   bool all_ok = true;
   double target_ratio = 0;
   int n = 0;
-  for (const std::string pattern : {"interleaved", "segmented"}) {
-    for (const std::string mode : {"collective", "independent"}) {
-      const std::string name = pattern + "-" + mode + "-" + std::to_string(n++);
-      const Figures ours = RunOnce(cluster, s, true, "cvfs:/" + name, pattern, mode);
-      const Figures theirs = RunOnce(cluster, s, false, mnt + "/" + name + ".fuse", pattern, mode);
-      all_ok = all_ok && ours.verified && theirs.verified;
-      std::printf("%-12s %-11s %11.1f/s %11.1f/s %7.2f %11.1f/s %11.1f/s %7.2f\n", pattern.c_str(),
-                  mode.c_str(), ours.write, theirs.write, ours.write / theirs.write, ours.read,
-                  theirs.read, ours.read / theirs.read);
-      std::fflush(stdout);
-      if (pattern == "interleaved" && mode == "collective") {
-        target_ratio = ours.write / theirs.write;
-      }
+  // Collective runs use the default aggregators (one per node: one here) and, again, one
+  // aggregator per rank (cb_nodes = ranks) for both.
+  struct Case {
+    std::string pattern, mode;
+    int cb_nodes;
+  };
+  const std::vector<Case> cases = {
+      {"interleaved", "collective", 0},     {"interleaved", "collective", s.ranks},
+      {"interleaved", "independent", 0},    {"segmented", "collective", 0},
+      {"segmented", "collective", s.ranks}, {"segmented", "independent", 0}};
+  for (const Case& c : cases) {
+    const std::string name = c.pattern + "-" + c.mode + "-" + std::to_string(n++);
+    const Figures ours = RunOnce(cluster, s, true, "cvfs:/" + name, c.pattern, c.mode, c.cb_nodes);
+    const Figures theirs =
+        RunOnce(cluster, s, false, mnt + "/" + name + ".fuse", c.pattern, c.mode, c.cb_nodes);
+    all_ok = all_ok && ours.verified && theirs.verified;
+    const std::string calls = c.mode + (c.cb_nodes > 0 ? " cb" + std::to_string(c.cb_nodes) : "");
+    std::printf("%-12s %-15s %11.1f/s %11.1f/s %7.2f %11.1f/s %11.1f/s %7.2f\n", c.pattern.c_str(),
+                calls.c_str(), ours.write, theirs.write, ours.write / theirs.write, ours.read,
+                theirs.read, ours.read / theirs.read);
+    std::fflush(stdout);
+    if (c.pattern == "interleaved" && c.mode == "collective" && c.cb_nodes == 0) {
+      target_ratio = ours.write / theirs.write;
     }
   }
   std::printf("\ncollective interleaved writes: adapter / ompio on FUSE = %.2f (target >= 2: %s)\n",

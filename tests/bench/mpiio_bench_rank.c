@@ -4,7 +4,7 @@
  *   segmented:   rank r owns one contiguous segment, written block by block (one call each)
  * through independent (write/write_at) or collective (write_all/write_at_all) calls.
  *
- *   mpirun -np N mpiio_bench_rank FILE PATTERN MODE BLOCK_BYTES BLOCKS_PER_RANK
+ *   mpirun -np N mpiio_bench_rank FILE PATTERN MODE BLOCK_BYTES BLOCKS_PER_RANK [CB_NODES]
  *
  * Rank 0 prints one line: "write_MBps=... read_MBps=... verified=yes|no" (the slowest rank's
  * time from a barrier to a barrier, open and close included). Exit 1 when a check fails. */
@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const long long bytes = block * blocks;
+  const char* cb_nodes = argc > 6 ? argv[6] : NULL; /* the cb_nodes hint, when given */
   char* data = malloc(bytes);
   char* back = malloc(bytes);
   if (interleaved) {
@@ -70,9 +71,15 @@ int main(int argc, char** argv) {
     MPI_File fh;
     MPI_Barrier(MPI_COMM_WORLD);
     const double t0 = MPI_Wtime();
+    MPI_Info info = MPI_INFO_NULL;
+    if (cb_nodes != NULL) {
+      MPI_Info_create(&info);
+      MPI_Info_set(info, "cb_nodes", cb_nodes);
+    }
     int rc = MPI_File_open(MPI_COMM_WORLD, path,
-                           writing ? MPI_MODE_CREATE | MPI_MODE_WRONLY : MPI_MODE_RDONLY,
-                           MPI_INFO_NULL, &fh);
+                           writing ? MPI_MODE_CREATE | MPI_MODE_WRONLY : MPI_MODE_RDONLY, info,
+                           &fh);
+    if (info != MPI_INFO_NULL) MPI_Info_free(&info);
     if (rc != MPI_SUCCESS) {
       fprintf(stderr, "mpiio_bench_rank: rank %d cannot open %s (%d)\n", rank, path, rc);
       MPI_Abort(MPI_COMM_WORLD, 1);
