@@ -11,6 +11,7 @@
 // how much of each lay before the end of the file.
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "mpi-io/cvfs_file.h"
 
@@ -139,30 +140,69 @@ bool IsAggregator(const CvfsFile* f) {
   return std::find(f->aggregators.begin(), f->aggregators.end(), f->rank) != f->aggregators.end();
 }
 
+// Writes the covered runs of one assembled window.
+int WriteRuns(CvfsFile* f, const std::vector<char>& window, int64_t lo,
+              const std::vector<std::pair<int64_t, int64_t>>& runs) {
+  for (const auto& [start, end] : runs) {
+    int64_t at = start;
+    while (at < end) {
+      const ssize_t n =
+          cvfs_pwrite(f->fs, f->fd, window.data() + (at - lo), static_cast<size_t>(end - at), at);
+      if (n < 0) return ErrorClassOf(static_cast<int>(n));
+      at += n;
+    }
+  }
+  return MPI_SUCCESS;
+}
+
 int TwoPhaseWrite(CvfsFile* f, const std::vector<Segment>& segments, const char* data) {
   Plan plan;
   if (int rc = MakePlan(f, segments, &plan); rc != MPI_SUCCESS) return rc;
   if (plan.empty) return MPI_SUCCESS;
   int failure = MPI_SUCCESS;
+  // An aggregator writes window r on a thread while round r + 1 is exchanged: two window
+  // buffers, at most one write in flight.
+  std::vector<char> windows[2];
+  std::thread writer;
+  int written = MPI_SUCCESS;  // the writer's result, read after join
+  auto join = [&] {
+    if (writer.joinable()) {
+      writer.join();
+      if (failure == MPI_SUCCESS) failure = written;
+    }
+  };
   for (int64_t round = 0; round < plan.rounds; ++round) {
+    // What goes to each aggregator, built straight into one send buffer.
     std::vector<std::vector<int64_t>> meta(f->size);
-    std::vector<std::vector<char>> bytes(f->size);
+    std::vector<int64_t> send_bytes(f->size, 0);
     for (int a = 0; a < plan.aggregators; ++a) {
       const int to = f->aggregators[a];
       for (const Piece& p : plan.pieces[round][a]) {
         meta[to].push_back(p.offset);
         meta[to].push_back(p.length);
-        bytes[to].insert(bytes[to].end(), data + p.stream, data + p.stream + p.length);
+        send_bytes[to] += p.length;
+      }
+    }
+    std::vector<std::vector<char>> bytes(f->size);
+    for (int a = 0; a < plan.aggregators; ++a) {
+      const int to = f->aggregators[a];
+      bytes[to].resize(static_cast<size_t>(send_bytes[to]));
+      size_t at = 0;
+      for (const Piece& p : plan.pieces[round][a]) {
+        std::memcpy(bytes[to].data() + at, data + p.stream, static_cast<size_t>(p.length));
+        at += p.length;
       }
     }
     std::vector<int64_t> got_meta;
     std::vector<int> meta_counts, byte_counts, byte_displs;
     std::vector<char> got_bytes;
     if (int rc = ExchangeLists(f->comm, meta, &got_meta, &meta_counts); rc != MPI_SUCCESS) {
+      join();
       return rc;
     }
     if (int rc = ExchangeBytes(f->comm, bytes, &got_bytes, &byte_counts, &byte_displs);
         rc != MPI_SUCCESS) {
+      join();
       return rc;
     }
     if (got_meta.empty() || failure != MPI_SUCCESS) continue;
@@ -172,7 +212,8 @@ int TwoPhaseWrite(CvfsFile* f, const std::vector<Segment>& segments, const char*
       lo = std::min(lo, got_meta[i]);
       hi = std::max(hi, got_meta[i] + got_meta[i + 1]);
     }
-    std::vector<char> window(static_cast<size_t>(hi - lo));
+    std::vector<char>& window = windows[round % 2];  // its last writer was joined a round ago
+    window.resize(static_cast<size_t>(hi - lo));
     std::vector<std::pair<int64_t, int64_t>> covered;
     size_t m = 0;
     for (int r = 0; r < f->size; ++r) {
@@ -193,18 +234,13 @@ int TwoPhaseWrite(CvfsFile* f, const std::vector<Segment>& segments, const char*
         runs.push_back(c);
       }
     }
-    for (const auto& [start, end] : runs) {
-      int64_t at = start;
-      while (at < end && failure == MPI_SUCCESS) {
-        const ssize_t n =
-            cvfs_pwrite(f->fs, f->fd, window.data() + (at - lo), static_cast<size_t>(end - at), at);
-        if (n < 0)
-          failure = ErrorClassOf(static_cast<int>(n));
-        else
-          at += n;
-      }
-    }
+    join();
+    if (failure != MPI_SUCCESS) continue;
+    writer = std::thread([f, &window, lo, runs = std::move(runs), &written] {
+      written = WriteRuns(f, window, lo, runs);
+    });
   }
+  join();
   // Aggregators commit the size they wrote, so every rank sees it once the call returns
   // (as a local file system shows it at once).
   if (failure == MPI_SUCCESS && IsAggregator(f)) {
