@@ -1058,12 +1058,17 @@ static void scn_atomicity(void) {
     const int peer = (g_rank + 1) % g_size;
     if (ok(MPI_File_write_at(fh, (MPI_Offset)g_rank * 512, buf, 128, MPI_INT, &st), "write_at"))
       obs_status("atomic write_at", &st, MPI_INT);
-    MPI_Barrier(MPI_COMM_WORLD);
+    /* A barrier alone should do in atomic mode, but Open MPI's ompio then sometimes reads
+     * the peer's region before its write (a reference that flakes): sync too. */
+    sync_barrier(fh);
     memset(rbuf, 0, sizeof(rbuf));
     if (ok(MPI_File_read_at(fh, (MPI_Offset)peer * 512, rbuf, 128, MPI_INT, &st), "read_at")) {
       obs_status("atomic read_at peer", &st, MPI_INT);
       obs_hash("atomic read_at peer", rbuf, sizeof(rbuf));
     }
+    /* Every read of a peer's region ends before that peer writes it again (ompio's
+     * collective writes need not wait for the other ranks). */
+    MPI_Barrier(MPI_COMM_WORLD);
     /* Overlapping collective writes in atomic mode would be nondeterministic: each rank
      * overwrites the middle of its own region only. */
     if (ok(MPI_File_write_at_all(fh, (MPI_Offset)g_rank * 512 + 100, buf + 64, 20, MPI_INT, &st),
@@ -1076,6 +1081,7 @@ static void scn_atomicity(void) {
       obs_status("atomic read_at_all peer", &st, MPI_INT);
       obs_hash("atomic read_at_all peer", rbuf, sizeof(rbuf));
     }
+    MPI_Barrier(MPI_COMM_WORLD);
     ok(MPI_File_set_atomicity(fh, 0), "set_atomicity 0");
     if (ok(MPI_File_get_atomicity(fh, &flag), "get_atomicity")) obs("atomicity=%d", flag);
     if (ok(MPI_File_write_at(fh, (MPI_Offset)g_rank * 512 + 300, buf, 10, MPI_INT, &st),
@@ -1254,6 +1260,9 @@ static void scn_memtype(void) {
     int sizes[2] = {6, 5}, sub[2] = {4, 3}, starts[2] = {1, 1};
     MPI_Type_create_subarray(2, sizes, sub, starts, MPI_ORDER_C, MPI_INT, &halo);
     MPI_Type_commit(&halo);
+    /* The collective write's aggregators may still be writing (ROMIO writes the holes of
+     * its window back) when other ranks return: finish it before the independent write. */
+    sync_barrier(fh);
     if (ok(MPI_File_write_at(fh, base + 128, mem, 1, halo, &st), "write_at halo"))
       obs_status("write_at halo as int", &st, MPI_INT);
     sync_barrier(fh);
