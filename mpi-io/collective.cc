@@ -77,55 +77,38 @@ int MakePlan(CvfsFile* f, const std::vector<Segment>& segments, Plan* plan) {
   return MPI_SUCCESS;
 }
 
-// Exchanges int64 lists: send[r] to rank r; returns what each rank sent here, flattened,
-// with per-rank counts in *recv_counts.
-int ExchangeLists(MPI_Comm comm, const std::vector<std::vector<int64_t>>& send,
-                  std::vector<int64_t>* recv, std::vector<int>* recv_counts) {
-  const int n = static_cast<int>(send.size());
-  std::vector<int> send_counts(n), send_displs(n), recv_displs(n);
-  recv_counts->assign(n, 0);
-  std::vector<int64_t> flat;
-  for (int r = 0; r < n; ++r) {
-    send_counts[r] = static_cast<int>(send[r].size());
-    send_displs[r] = static_cast<int>(flat.size());
-    flat.insert(flat.end(), send[r].begin(), send[r].end());
-  }
-  int rc = MPI_Alltoall(send_counts.data(), 1, MPI_INT, recv_counts->data(), 1, MPI_INT, comm);
-  if (rc != MPI_SUCCESS) return rc;
-  int total = 0;
-  for (int r = 0; r < n; ++r) {
-    recv_displs[r] = total;
-    total += (*recv_counts)[r];
-  }
-  recv->assign(total, 0);
-  return MPI_Alltoallv(flat.data(), send_counts.data(), send_displs.data(), MPI_INT64_T,
-                       recv->data(), recv_counts->data(), recv_displs.data(), MPI_INT64_T, comm);
-}
+// What each rank sent this one in an exchange: everything in rank order, and where each
+// rank's part starts and how long it is.
+template <typename T>
+struct Received {
+  std::vector<T> data;
+  std::vector<int> counts, displs;
+};
 
-// Exchanges byte buffers: send[r] to rank r.
-int ExchangeBytes(MPI_Comm comm, const std::vector<std::vector<char>>& send,
-                  std::vector<char>* recv, std::vector<int>* recv_counts,
-                  std::vector<int>* recv_displs) {
+// Sends send[r] to rank r (counts first, then MPI_Alltoallv of `type` elements).
+template <typename T>
+int Exchange(MPI_Comm comm, MPI_Datatype type, const std::vector<std::vector<T>>& send,
+             Received<T>* out) {
   const int n = static_cast<int>(send.size());
   std::vector<int> send_counts(n), send_displs(n);
-  recv_counts->assign(n, 0);
-  recv_displs->assign(n, 0);
-  std::vector<char> flat;
+  out->counts.assign(n, 0);
+  out->displs.assign(n, 0);
+  std::vector<T> flat;
   for (int r = 0; r < n; ++r) {
     send_counts[r] = static_cast<int>(send[r].size());
     send_displs[r] = static_cast<int>(flat.size());
     flat.insert(flat.end(), send[r].begin(), send[r].end());
   }
-  int rc = MPI_Alltoall(send_counts.data(), 1, MPI_INT, recv_counts->data(), 1, MPI_INT, comm);
+  int rc = MPI_Alltoall(send_counts.data(), 1, MPI_INT, out->counts.data(), 1, MPI_INT, comm);
   if (rc != MPI_SUCCESS) return rc;
   int total = 0;
   for (int r = 0; r < n; ++r) {
-    (*recv_displs)[r] = total;
-    total += (*recv_counts)[r];
+    out->displs[r] = total;
+    total += out->counts[r];
   }
-  recv->assign(total, 0);
-  return MPI_Alltoallv(flat.data(), send_counts.data(), send_displs.data(), MPI_BYTE, recv->data(),
-                       recv_counts->data(), recv_displs->data(), MPI_BYTE, comm);
+  out->data.assign(total, T{});
+  return MPI_Alltoallv(flat.data(), send_counts.data(), send_displs.data(), type, out->data.data(),
+                       out->counts.data(), out->displs.data(), type, comm);
 }
 
 int AgreeOnError(MPI_Comm comm, int rc) {
@@ -193,34 +176,34 @@ int TwoPhaseWrite(CvfsFile* f, const std::vector<Segment>& segments, const char*
         at += p.length;
       }
     }
-    std::vector<int64_t> got_meta;
-    std::vector<int> meta_counts, byte_counts, byte_displs;
-    std::vector<char> got_bytes;
-    if (int rc = ExchangeLists(f->comm, meta, &got_meta, &meta_counts); rc != MPI_SUCCESS) {
+    Received<int64_t> got_meta;
+    Received<char> got_bytes;
+    if (int rc = Exchange(f->comm, MPI_INT64_T, meta, &got_meta); rc != MPI_SUCCESS) {
       join();
       return rc;
     }
-    if (int rc = ExchangeBytes(f->comm, bytes, &got_bytes, &byte_counts, &byte_displs);
-        rc != MPI_SUCCESS) {
+    if (int rc = Exchange(f->comm, MPI_BYTE, bytes, &got_bytes); rc != MPI_SUCCESS) {
       join();
       return rc;
     }
-    if (got_meta.empty() || failure != MPI_SUCCESS) continue;
+    const std::vector<int64_t>& pieces = got_meta.data;
+    if (pieces.empty() || failure != MPI_SUCCESS) continue;
     // This rank aggregates: assemble its window in rank order, then write covered runs.
     int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (size_t i = 0; i < got_meta.size(); i += 2) {
-      lo = std::min(lo, got_meta[i]);
-      hi = std::max(hi, got_meta[i] + got_meta[i + 1]);
+    for (size_t i = 0; i < pieces.size(); i += 2) {
+      lo = std::min(lo, pieces[i]);
+      hi = std::max(hi, pieces[i] + pieces[i + 1]);
     }
     std::vector<char>& window = windows[round % 2];  // its last writer was joined a round ago
     window.resize(static_cast<size_t>(hi - lo));
     std::vector<std::pair<int64_t, int64_t>> covered;
     size_t m = 0;
     for (int r = 0; r < f->size; ++r) {
-      int64_t from = byte_displs[r];
-      for (int k = 0; k < meta_counts[r]; k += 2, m += 2) {
-        const int64_t off = got_meta[m], len = got_meta[m + 1];
-        std::memcpy(window.data() + (off - lo), got_bytes.data() + from, static_cast<size_t>(len));
+      int64_t from = got_bytes.displs[r];
+      for (int k = 0; k < got_meta.counts[r]; k += 2, m += 2) {
+        const int64_t off = pieces[m], len = pieces[m + 1];
+        std::memcpy(window.data() + (off - lo), got_bytes.data.data() + from,
+                    static_cast<size_t>(len));
         covered.emplace_back(off, off + len);
         from += len;
       }
@@ -267,14 +250,14 @@ int TwoPhaseRead(CvfsFile* f, const std::vector<Segment>& segments, char* data, 
         requests[f->aggregators[a]].push_back(p.length);
       }
     }
-    std::vector<int64_t> asked;
-    std::vector<int> asked_counts;
-    if (int rc = ExchangeLists(f->comm, requests, &asked, &asked_counts); rc != MPI_SUCCESS) {
+    Received<int64_t> got_requests;
+    if (int rc = Exchange(f->comm, MPI_INT64_T, requests, &got_requests); rc != MPI_SUCCESS) {
       return rc;
     }
     // As an aggregator: read the span of what was asked, answer each rank.
     std::vector<std::vector<int64_t>> lengths(f->size);
     std::vector<std::vector<char>> answers(f->size);
+    const std::vector<int64_t>& asked = got_requests.data;
     if (!asked.empty()) {
       int64_t lo = INT64_MAX, hi = INT64_MIN;
       for (size_t i = 0; i < asked.size(); i += 2) {
@@ -292,7 +275,7 @@ int TwoPhaseRead(CvfsFile* f, const std::vector<Segment>& segments, char* data, 
       }
       size_t m = 0;
       for (int r = 0; r < f->size; ++r) {
-        for (int k = 0; k < asked_counts[r]; k += 2, m += 2) {
+        for (int k = 0; k < got_requests.counts[r]; k += 2, m += 2) {
           const int64_t off = asked[m], len = asked[m + 1];
           const int64_t ok = std::clamp<int64_t>(lo + have - off, 0, len);
           lengths[r].push_back(ok);
@@ -301,27 +284,22 @@ int TwoPhaseRead(CvfsFile* f, const std::vector<Segment>& segments, char* data, 
         }
       }
     }
-    std::vector<int64_t> got_lengths;
-    std::vector<int> length_counts, byte_counts, byte_displs;
-    std::vector<char> got_bytes;
-    if (int rc = ExchangeLists(f->comm, lengths, &got_lengths, &length_counts); rc != MPI_SUCCESS) {
+    Received<int64_t> got_lengths;
+    Received<char> got_bytes;
+    if (int rc = Exchange(f->comm, MPI_INT64_T, lengths, &got_lengths); rc != MPI_SUCCESS) {
       return rc;
     }
-    if (int rc = ExchangeBytes(f->comm, answers, &got_bytes, &byte_counts, &byte_displs);
-        rc != MPI_SUCCESS) {
+    if (int rc = Exchange(f->comm, MPI_BYTE, answers, &got_bytes); rc != MPI_SUCCESS) {
       return rc;
     }
     // Place the answers: from aggregator a, in the order this rank asked.
-    size_t li = 0;
     for (int a = 0; a < plan.aggregators; ++a) {
       const int from_rank = f->aggregators[a];
-      size_t lidx = 0;
-      for (int r = 0; r < from_rank; ++r) lidx += length_counts[r];
-      li = lidx;
-      int64_t from = byte_displs[from_rank];
+      size_t li = static_cast<size_t>(got_lengths.displs[from_rank]);
+      int64_t from = got_bytes.displs[from_rank];
       for (const Piece& p : plan.pieces[round][a]) {
-        const int64_t ok = got_lengths[li++];
-        std::memcpy(data + p.stream, got_bytes.data() + from, static_cast<size_t>(ok));
+        const int64_t ok = got_lengths.data[li++];
+        std::memcpy(data + p.stream, got_bytes.data.data() + from, static_cast<size_t>(ok));
         from += ok;
         valid.push_back({p.stream, {p.length, ok}});
       }
@@ -395,16 +373,15 @@ int ReadViewAll(CvfsFile* f, int64_t pos, void* buf, int64_t count, MPI_Datatype
     if (rc != MPI_SUCCESS) return rc;
     return ReadView(f, pos, buf, count, type, bytes);
   }
-  std::vector<char> storage(static_cast<size_t>(total));
-  int64_t got = 0;
-  const int exchange = TwoPhaseRead(f, segments, storage.data(), total, &got);
-  if (rc != MPI_SUCCESS) return rc;
+  // A dense buffer receives the pieces in place; any other is filled from a packed copy.
   char* base = static_cast<char*>(buf);
-  if (mem.dense()) {
-    std::memcpy(base + mem.lb, storage.data(), static_cast<size_t>(got));
-  } else {
-    Scatter(mem, count, storage.data(), got, base);
-  }
+  const bool in_place = rc == MPI_SUCCESS && mem.dense();
+  std::vector<char> storage(in_place ? 0 : static_cast<size_t>(total));
+  int64_t got = 0;
+  const int exchange =
+      TwoPhaseRead(f, segments, in_place ? base + mem.lb : storage.data(), total, &got);
+  if (rc != MPI_SUCCESS) return rc;
+  if (!in_place) Scatter(mem, count, storage.data(), got, base);
   *bytes = got;
   return exchange;
 }

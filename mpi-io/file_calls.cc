@@ -828,15 +828,10 @@ int MPI_File_get_atomicity(MPI_File fh, int* flag) {
 int MPI_File_sync(MPI_File fh) {
   CvfsFile* f = Ours(fh);
   if (f == nullptr) return PMPI_File_sync(fh);
-  // Commit this rank's writes, wait for everyone's, then revalidate the size: a sync alone
-  // makes every rank's earlier writes readable everywhere.
-  int rc = cvfs_fsync(f->fs, f->fd);
-  rc = Agree(f->comm, rc == 0 ? MPI_SUCCESS : ErrorClassOf(rc));
-  if (rc == MPI_SUCCESS) {
-    const int again = cvfs_fsync(f->fs, f->fd);
-    if (again != 0) rc = ErrorClassOf(again);
-  }
-  return Raise(f, rc);
+  // Commits this rank's writes and revalidates the size; MPI's sync-barrier-sync then makes
+  // every rank's writes readable everywhere.
+  const int rc = cvfs_fsync(f->fs, f->fd);
+  return rc == 0 ? MPI_SUCCESS : Raise(f, ErrorClassOf(rc));
 }
 
 int MPI_File_set_errhandler(MPI_File fh, MPI_Errhandler errhandler) {

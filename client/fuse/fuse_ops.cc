@@ -340,11 +340,17 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t new_parent, const char* n
 // Opens `ino` for `who` (FileSystem::Open applies O_TRUNC). With the writeback cache the
 // kernel reads pages of files opened write-only, so those are opened read-write when the
 // mode allows it.
+// `flags` with write-only made read-write when the writeback cache is on (else as given).
+int WritebackFlags(fuse_req_t req, int flags) {
+  if (!Mount(req).writeback_cache || (flags & O_ACCMODE) != O_WRONLY) return flags;
+  return (flags & ~O_ACCMODE) | O_RDWR;
+}
+
 Result<uint64_t> OpenHandle(fuse_req_t req, const Identity* who, fuse_ino_t ino, int flags,
                             FileAttr* attr) {
   FileSystem& fs = Fs(req);
-  if (Mount(req).writeback_cache && (flags & O_ACCMODE) == O_WRONLY) {
-    auto handle = fs.Open(who, ino, (flags & ~O_ACCMODE) | O_RDWR, attr);
+  if (const int wider = WritebackFlags(req, flags); wider != flags) {
+    auto handle = fs.Open(who, ino, wider, attr);
     if (handle.ok() || handle.status().code() != ErrorCode::kPermissionDenied) return handle;
   }
   return fs.Open(who, ino, flags, attr);
@@ -389,20 +395,12 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   bool created = false;
   auto attr = fs.Create(&who, parent, name, mode & 07777, (fi->flags & O_EXCL) != 0, &created);
   if (!attr.ok()) return ReplyStatus(req, attr.status(), "create");
-  int flags = fi->flags & ~(O_CREAT | O_EXCL);
+  const int flags = fi->flags & ~(O_CREAT | O_EXCL);
   FileAttr opened = *attr;
-  Result<uint64_t> handle = Status::Internal("not opened");
-  if (created) {
-    // open(O_CREAT) grants the creator the access it asked for even when the new file's
-    // mode does not (creat("f", 0444) returns a writable descriptor). With the writeback
-    // cache the kernel reads pages of write-only files: the handle is read-write.
-    if (Mount(req).writeback_cache && (flags & O_ACCMODE) == O_WRONLY) {
-      flags = (flags & ~O_ACCMODE) | O_RDWR;
-    }
-    handle = fs.OpenCreated(&who, *attr, flags);
-  } else {
-    handle = OpenHandle(req, &who, attr->inode, flags, &opened);
-  }
+  // open(O_CREAT) grants the creator the access it asked for even when the new file's mode
+  // does not (creat("f", 0444) returns a writable descriptor): no check, no round trip.
+  Result<uint64_t> handle = created ? fs.OpenCreated(&who, *attr, WritebackFlags(req, flags))
+                                    : OpenHandle(req, &who, attr->inode, flags, &opened);
   if (!handle.ok()) return ReplyStatus(req, handle.status(), "create");
   ReplyOpened(req, parent, attr->inode, *handle, fi, opened, /*with_entry=*/true);
 }

@@ -20,17 +20,10 @@ constexpr size_t kMaxGroupBytes = 48 * 1024;
 
 }  // namespace
 
-MetaService::ReplicationQueue& MetaService::QueueOf(const Pg& pg) {
-  std::lock_guard lock(pgs_mu_);
-  auto& slot = queues_[{pg.fs->id, pg.id}];
-  if (slot == nullptr) slot = std::make_unique<ReplicationQueue>();
-  return *slot;
-}
-
 Result<uint64_t> MetaService::ApplyLocally(const Pg& pg, const MetaBatch& batch) {
   CVFS_RETURN_IF_ERROR(store_.ApplyAll({&batch, 1}, /*sync=*/false));
   counters_.mutations++;
-  ReplicationQueue& queue = QueueOf(pg);
+  ReplicationQueue& queue = pg.slot->queue;
   std::lock_guard lock(queue.mu);
   ReplicationQueue::Entry entry;
   entry.ticket = ++queue.last_ticket;
@@ -42,7 +35,7 @@ Result<uint64_t> MetaService::ApplyLocally(const Pg& pg, const MetaBatch& batch)
 }
 
 uint64_t MetaService::LatestTicket(const Pg& pg) {
-  ReplicationQueue& queue = QueueOf(pg);
+  ReplicationQueue& queue = pg.slot->queue;
   std::lock_guard lock(queue.mu);
   return queue.last_ticket;
 }
@@ -53,7 +46,7 @@ Status MetaService::Commit(const Pg& pg, const MetaBatch& batch) {
 }
 
 Status MetaService::AwaitReplicated(const Pg& pg, uint64_t ticket) {
-  ReplicationQueue& queue = QueueOf(pg);
+  ReplicationQueue& queue = pg.slot->queue;
   std::unique_lock lock(queue.mu);
   while (queue.shipped < ticket) {
     if (queue.shipping || queue.pending.empty()) {

@@ -111,13 +111,14 @@ Result<MetaService::Pg> MetaService::Resolve(uint32_t fs_id, uint32_t pg_id) {
                       std::to_string(pg_id) + " at epoch " + std::to_string(pg.map->epoch.value) +
                       " (" + primary.str() + " is)");
   }
+  pg.slot = &SlotOf(fs_id, pg_id);
   return pg;
 }
 
-std::mutex& MetaService::PgMutex(uint32_t fs_id, uint32_t pg) {
+MetaService::PgSlot& MetaService::SlotOf(uint32_t fs_id, uint32_t pg) {
   std::lock_guard lock(pgs_mu_);
-  auto& slot = pg_mutexes_[{fs_id, pg}];
-  if (slot == nullptr) slot = std::make_unique<std::mutex>();
+  auto& slot = slots_[{fs_id, pg}];
+  if (slot == nullptr) slot = std::make_unique<PgSlot>();
   return *slot;
 }
 
@@ -225,7 +226,7 @@ Result<Mutation> MetaService::Mutate(
   uint64_t ticket = 0;
   Mutation m;
   {
-    std::lock_guard lock(PgMutex(pg.fs->id, pg.id));
+    std::lock_guard lock(pg.slot->mutex);
     CVFS_RETURN_IF_ERROR(EnsureReady(pg));
     NamespaceEngine engine = EngineFor(pg);
     CVFS_ASSIGN_OR_RETURN(m, op(engine));
@@ -249,7 +250,7 @@ uint64_t MetaService::TrimDedupSometimes(const Pg& pg, const NamespaceEngine& en
   // (its deadline is 30 s) are dropped now and then, in the PG's own sequence.
   if (counters_.mutations % kTrimEveryMutations != 0) return 0;
   const int64_t older_than = engine.NowNs() - kDedupKeepNs;
-  std::string& cursor = QueueOf(pg).trim_cursor;  // only under the PG mutex
+  std::string& cursor = pg.slot->trim_cursor;  // under the PG mutex
   auto batch = engine.TrimDedup(older_than, &cursor, kTrimScanRecords);
   if (!batch.ok()) {
     LOG_WARN("meta.trim_failed fs={} pg={} error=\"{}\"", pg.fs->id, pg.id,

@@ -85,11 +85,13 @@ class MetaService {
   Result<FsckReport> RunFsck(uint32_t fs_id, bool repair);
 
   // One PG this node orders, resolved under one map snapshot.
+  struct PgSlot;  // what this node keeps per PG (private)
   struct Pg {
     std::shared_ptr<const ClusterMap> map;
     const FilesystemInfo* fs = nullptr;
     MetaRoute route;
     uint32_t id = 0;
+    PgSlot* slot = nullptr;  // this node's state of the PG (never freed)
   };
 
  private:
@@ -99,7 +101,8 @@ class MetaService {
   // The PG `pg` of filesystem `fs_id` if this node is its metadata primary (kNotPrimary
   // naming the primary otherwise), after the takeover check.
   Result<Pg> Resolve(uint32_t fs_id, uint32_t pg);
-  std::mutex& PgMutex(uint32_t fs_id, uint32_t pg);
+  // The state of PG `pg` of filesystem `fs_id` (created on first use, kept for the process).
+  PgSlot& SlotOf(uint32_t fs_id, uint32_t pg);
   NamespaceEngine EngineFor(const Pg& pg) const;
   // --- meta_replication.cc: the replication pipeline ---
   // Applies `batch` here (WAL written, not yet synced) and queues it for the replicas;
@@ -123,7 +126,7 @@ class MetaService {
   // mutation while it replicates) is taken only the first time in an epoch.
   Status Ready(const Pg& pg) {
     if (IsReady(pg)) return Status::Ok();
-    std::lock_guard lock(PgMutex(pg.fs->id, pg.id));
+    std::lock_guard lock(pg.slot->mutex);
     return EnsureReady(pg);
   }
   // Every kTrimEveryMutations-th mutation of this node also drops the dedup records of its
@@ -201,7 +204,6 @@ class MetaService {
   std::shared_ptr<const ClusterMap> map_;  // guarded by map_mu_
 
   std::mutex pgs_mu_;
-  std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<std::mutex>> pg_mutexes_;  // pgs_mu_
   // (fs, pg, epoch) this node checked as primary; pgs_mu_.
   std::set<std::tuple<uint32_t, uint32_t, uint64_t>> ready_;
 
@@ -221,14 +223,21 @@ class MetaService {
     bool shipping = false;      // mu: a waiter is shipping a group
     // mu: groups whose local WAL sync failed ([first, last] tickets), the newest 16.
     std::deque<std::tuple<uint64_t, uint64_t, Status>> failed;
-    // Where the PG's next dedup trim resumes; under the PG mutex (not mu).
-    std::string trim_cursor;
   };
-  ReplicationQueue& QueueOf(const Pg& pg);
   // Sends `group` (consecutive batches at one epoch) to the other up replicas while
   // syncing the local WAL; the local sync's status.
   Status Ship(const std::vector<ReplicationQueue::Entry>& group);
-  std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<ReplicationQueue>> queues_;  // pgs_mu_
+
+ public:
+  struct PgSlot {
+    // Held from a mutation's evaluation until its batch is applied here and queued.
+    std::mutex mutex;
+    std::string trim_cursor;  // where the next dedup trim resumes; under `mutex`
+    ReplicationQueue queue;
+  };
+
+ private:
+  std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<PgSlot>> slots_;  // pgs_mu_
 
   struct Counters {
     std::atomic<uint64_t> mutations{0}, replayed{0}, replica_failures{0}, batches_applied{0},

@@ -36,6 +36,7 @@
 
 #include "cvfs/cvfs.h"
 #include "tests/cluster/datapath_support.h"
+#include "tests/cluster/libcvfs_cluster.h"
 
 namespace cvfs::testing {
 namespace {
@@ -316,12 +317,8 @@ int Run(const Settings& s) {
   }
   TestCluster& cluster = *started->cluster;
   const std::string spec = cluster.cluster_name() + ":meta";
-  cvfs_mount_options o{};
-  o.etcd_endpoints = cluster.etcd_endpoint().c_str();
-  o.munge_socket = cluster.munge_socket().c_str();
-  o.provider = cluster.provider().c_str();
   cvfs_fs* fs = nullptr;
-  if (int rc = cvfs_mount(spec.c_str(), &o, &fs); rc != 0) {
+  if (int rc = MountCvfs(cluster, "meta", &fs); rc != 0) {
     std::fprintf(stderr, "cvfs_mount %s: %s\n", spec.c_str(), cvfs_strerror(rc));
     return 1;
   }

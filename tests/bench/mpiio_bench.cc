@@ -23,6 +23,7 @@
 #include "cvfs/cvfs.h"
 #include "tests/cluster/datapath_support.h"
 #include "tests/cluster/fuse_mount.h"
+#include "tests/cluster/libcvfs_cluster.h"
 
 namespace cvfs::testing {
 namespace {
@@ -87,13 +88,8 @@ using SteadyClock = std::chrono::steady_clock;
 // through libcvfs (what the adapter's aggregator does), and in 1 MiB calls through the FUSE
 // mount (what ompio's aggregator does there). MB/s, -1 on error.
 double LibcvfsStream(const TestCluster& cluster, const std::string& path, int mib) {
-  cvfs_mount_options o{};
-  o.etcd_endpoints = cluster.etcd_endpoint().c_str();
-  o.munge_socket = cluster.munge_socket().c_str();
-  o.provider = cluster.provider().c_str();
   cvfs_fs* fs = nullptr;
-  const std::string spec = cluster.cluster_name() + ":bench";
-  if (cvfs_mount(spec.c_str(), &o, &fs) != 0) return -1;
+  if (MountCvfs(cluster, "bench", &fs) != 0) return -1;
   std::vector<char> buf(16 << 20, 'c');
   const auto t0 = SteadyClock::now();
   int fd = cvfs_open(fs, path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);

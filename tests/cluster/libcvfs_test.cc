@@ -26,6 +26,7 @@
 #include "cvfs/cvfs.h"
 #include "cvfs/cvfs.hpp"
 #include "tests/cluster/datapath_support.h"
+#include "tests/cluster/libcvfs_cluster.h"
 #include "tests/posix/cases.h"
 #include "tests/posix/cvfs_api.h"
 #include "tests/posix/fs_api.h"
@@ -37,38 +38,14 @@ namespace {
 
 constexpr const char* kFsName = "names";
 
-// The cluster and the mount every test case uses (started by the first one).
-struct Shared {
-  FilesystemCluster started;
-  cvfs_fs* fs = nullptr;
-  std::string spec;
-  ~Shared() {
-    if (fs != nullptr) cvfs_unmount(fs);
-  }
-};
+using Shared = MountedCluster;
 
+// The cluster and the mount every test case uses (started by the first one).
 Shared& Env() {
-  // Destroyed at exit: the cluster's processes stop with it.
-  static std::unique_ptr<Shared> shared = [] {
-    auto s = std::make_unique<Shared>();
-    ClusterOptions options;
-    options.nodes = 6;
-    auto started = StartWithFilesystem(options, kFsName, "4+2", "64K");
-    INFO((started.ok() ? std::string() : started.status().ToString()));
-    REQUIRE(started.ok());
-    s->started = std::move(started).value();
-    const TestCluster& cluster = *s->started.cluster;
-    s->spec = cluster.cluster_name() + ":" + kFsName;
-    cvfs_mount_options o{};
-    o.etcd_endpoints = cluster.etcd_endpoint().c_str();
-    o.munge_socket = cluster.munge_socket().c_str();
-    o.provider = cluster.provider().c_str();
-    const int rc = cvfs_mount(s->spec.c_str(), &o, &s->fs);
-    INFO("cvfs_mount " << s->spec << ": " << cvfs_strerror(rc));
-    REQUIRE(rc == 0);
-    return s;
-  }();
-  return *shared;
+  auto env = SharedMountedCluster(kFsName);
+  INFO((env.ok() ? std::string() : env.status().ToString()));
+  REQUIRE(env.ok());
+  return **env;
 }
 
 std::string Err(int rc) { return std::to_string(rc) + " " + cvfs_strerror(rc); }

@@ -32,6 +32,7 @@
 
 #include "cvfs/cvfs.h"
 #include "tests/cluster/datapath_support.h"
+#include "tests/cluster/libcvfs_cluster.h"
 
 using namespace cvfs;
 using namespace cvfs::testing;
@@ -229,37 +230,14 @@ const Reference& ReferenceFor(int np) {
   return refs.emplace(np, std::move(ref)).first->second;
 }
 
-// The cluster and a libcvfs mount (to create the job directories), started on first use.
-struct Shared {
-  FilesystemCluster started;
-  cvfs_fs* fs = nullptr;
-  std::string spec;
-  ~Shared() {
-    if (fs != nullptr) cvfs_unmount(fs);
-  }
-};
+using Shared = MountedCluster;
 
+// The cluster and the mount every test case uses (started by the first one).
 Shared& Env() {
-  static std::unique_ptr<Shared> shared = [] {
-    auto s = std::make_unique<Shared>();
-    ClusterOptions options;
-    options.nodes = 6;
-    auto started = StartWithFilesystem(options, kFsName, "4+2", "64K");
-    INFO((started.ok() ? std::string() : started.status().ToString()));
-    REQUIRE(started.ok());
-    s->started = std::move(started).value();
-    const TestCluster& cluster = *s->started.cluster;
-    s->spec = cluster.cluster_name() + ":" + kFsName;
-    cvfs_mount_options o{};
-    o.etcd_endpoints = cluster.etcd_endpoint().c_str();
-    o.munge_socket = cluster.munge_socket().c_str();
-    o.provider = cluster.provider().c_str();
-    const int rc = cvfs_mount(s->spec.c_str(), &o, &s->fs);
-    INFO("cvfs_mount " << s->spec << ": " << cvfs_strerror(rc));
-    REQUIRE(rc == 0);
-    return s;
-  }();
-  return *shared;
+  auto env = SharedMountedCluster(kFsName);
+  INFO((env.ok() ? std::string() : env.status().ToString()));
+  REQUIRE(env.ok());
+  return **env;
 }
 
 // The -x environment of a job with the adapter preloaded, pointed at the test cluster.

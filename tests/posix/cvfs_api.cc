@@ -275,7 +275,7 @@ DirOps CvfsDirOps(cvfs_fs* fs) {
       }
       return dir;
     }
-    *error = "cvfs_mkdir " + base + "/" + case_name + "-XXXXXX: no free name";
+    *error = "cvfs_mkdir " + base + "/" + case_name + "-<6 random characters>: 100 names taken";
     return std::string();
   };
   ops.remove = [fs](const std::string& dir, std::string* error) {
