@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   RegisterFsCommands(app, global, &rc);
   RegisterObjectCommands(app, global, &rc);
   RegisterFsckCommand(app, global, &rc);
+  RegisterRebuildCommands(app, global, &rc);
 
   try {
     app.parse(argc, argv);

@@ -73,6 +73,10 @@ class CellIndex {
   // The entries of (fs_id, inode) with stripe >= first_stripe, in key order.
   Status ForEachOfInode(uint32_t fs_id, uint64_t inode, uint64_t first_stripe,
                         const Visitor& visit) const;
+  // The entries of filesystem `fs_id` from (inode, stripe) on, in key order. A visitor that
+  // returns kCancelled ends the scan early with OK.
+  Status ForEachOfFilesystem(uint32_t fs_id, uint64_t inode, uint64_t stripe,
+                             const Visitor& visit) const;
 
  private:
   CellIndex(std::string path, rocksdb::DB* db) : path_(std::move(path)), db_(db) {}
