@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/logging.h"
+#include "core/meta_routing.h"
 #include "core/stripe_routing.h"
 #include "net/wire/data_messages.h"
 
@@ -268,9 +269,16 @@ Status RebuildWorker::RebuildPg(const std::shared_ptr<const ClusterMap>& map,
   record.missing = work.missing;
   record.by = options_.self;
   record.started_ms = clock_.WallMillis();
-  // 1. Metadata replicas (the first P+1 members).
+  // 1. Metadata replicas (the first P+1 members). The data primary is the metadata primary
+  // whenever one of those is current; when none is, the recovering replica orders the PG's
+  // metadata itself (its takeover check copied from any replica ahead of it) and there is
+  // no current copy to send it.
+  CVFS_ASSIGN_OR_RETURN(MetaRoute meta_route, RouteMetaPg(*map, *work.fs, work.pg));
+  const bool meta_current =
+      meta_route.primary >= 0 && meta_route.current[meta_route.primary] &&
+      meta_route.member(meta_route.primary).node == options_.self;
   for (const RecoveringSlot& slot : work.slots) {
-    if (slot.index > work.fs->geometry.parity_cells) continue;
+    if (slot.index > work.fs->geometry.parity_cells || !meta_current) continue;
     CVFS_ASSIGN_OR_RETURN(uint64_t bytes, meta_.ResyncReplica(work.fs->id, work.pg, slot.index));
     record.meta_bytes += bytes;
   }
