@@ -1,0 +1,198 @@
+// Pure tests of the manager's recovery decisions (control/recovery_planner.h): resync of
+// returning and restarted nodes, completion records (and stale ones), reassignment after the
+// grace period only, placement failure, priorities, and the map JSON of recovering slots.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <set>
+
+#include "control/cluster_admin.h"
+#include "control/filesystem_admin.h"
+#include "control/recovery_planner.h"
+#include "core/placement.h"
+#include "core/stripe_routing.h"
+#include "tests/unit/control/etcd_fixture.h"
+
+namespace cvfs::control {
+namespace {
+
+using testing::MakeRecord;
+
+constexpr int64_t kGrace = 60'000;
+
+ClusterMap MapOf(int nodes, int pgs = 32) {
+  ClusterMap map;
+  map.cluster = "c";
+  map.epoch = Epoch{5};
+  for (int i = 1; i <= nodes; ++i) {
+    const std::string id = "n" + std::to_string(i);
+    map.nodes.emplace(NodeId(id), NodeEntry{NodeState::kUp, 1000, MakeRecord(id)});
+  }
+  FilesystemInfo fs;
+  fs.name = "scratch";
+  fs.id = 1;
+  fs.geometry.data_cells = 4;
+  fs.geometry.parity_cells = 2;
+  fs.geometry.cell_bytes = 128 * 1024;
+  fs.pg_count = pgs;
+  PlacementPolicy policy{4, 2, pgs};
+  auto groups = AssignPlacementGroups(map, policy);
+  REQUIRE(groups.ok());
+  fs.groups = std::move(groups).value();
+  map.filesystems.emplace("scratch", fs);
+  return map;
+}
+
+int SlotsOf(const FilesystemInfo& fs, const NodeId& node) {
+  int n = 0;
+  for (const auto& pg : fs.groups) {
+    for (const auto& m : pg.members) n += m.node == node ? 1 : 0;
+  }
+  return n;
+}
+
+TEST_CASE("recovery: a node within its grace keeps its slots; past it they move and rebuild") {
+  const ClusterMap before = MapOf(8);
+  ClusterMap map = before;
+  map.nodes.at(NodeId("n3")).state = NodeState::kDown;
+  map.nodes.at(NodeId("n3")).since_ms = 10'000;
+  const int held = SlotsOf(map.filesystems.at("scratch"), NodeId("n3"));
+  REQUIRE(held > 0);
+  std::vector<std::string> lines;
+  std::vector<std::pair<std::string, std::string>> failures;
+  RecoveryOptions options{kGrace};
+  CHECK_FALSE(PlanRecovery(&before, &map, {}, options, 10'000 + kGrace - 1, &lines, &failures));
+  CHECK(map.filesystems.at("scratch").recovering.empty());
+  CHECK(SlotsOf(map.filesystems.at("scratch"), NodeId("n3")) == held);
+
+  REQUIRE(PlanRecovery(&map, &map, {}, options, 10'000 + kGrace, &lines, &failures));
+  const FilesystemInfo& fs = map.filesystems.at("scratch");
+  CHECK(SlotsOf(fs, NodeId("n3")) == 0);
+  CHECK(fs.recovering.size() == static_cast<size_t>(held));  // only its slots moved
+  for (const auto& slot : fs.recovering) {
+    CHECK(slot.kind == RecoveryKind::kRebuild);
+    CHECK(fs.groups[slot.pg].members[slot.index].node == slot.node);
+    CHECK(slot.node != NodeId("n3"));
+  }
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines.back().find("reassigned") != std::string::npos);
+  // Every PG still spans 6 distinct failure domains.
+  for (const auto& pg : fs.groups) {
+    std::set<std::string> domains;
+    for (const auto& m : pg.members) domains.insert(map.nodes.at(m.node).record.failure_domain);
+    CHECK(domains.size() == 6);
+  }
+  // Priority: a PG whose rebuilt slot is pending lacks one cell.
+  CHECK(MissingCells(map, fs, fs.recovering.front().pg) == 1);
+  const auto status = FilesystemStatusToJson(fs, &map);
+  CHECK(status["state"] == "degraded");
+  CHECK(status["pgs_rebuilding"].get<int>() > 0);
+}
+
+TEST_CASE("recovery: a node within its grace is not given away when another one expires") {
+  const ClusterMap before = MapOf(8);
+  ClusterMap map = before;
+  map.nodes.at(NodeId("n3")).state = NodeState::kDown;
+  map.nodes.at(NodeId("n3")).since_ms = 0;
+  map.nodes.at(NodeId("n4")).state = NodeState::kDown;
+  map.nodes.at(NodeId("n4")).since_ms = kGrace;  // down later: still within its grace
+  const int n4_slots = SlotsOf(map.filesystems.at("scratch"), NodeId("n4"));
+  REQUIRE(PlanRecovery(&before, &map, {}, RecoveryOptions{kGrace}, kGrace + 10, nullptr, nullptr));
+  CHECK(SlotsOf(map.filesystems.at("scratch"), NodeId("n3")) == 0);
+  CHECK(SlotsOf(map.filesystems.at("scratch"), NodeId("n4")) == n4_slots);
+}
+
+TEST_CASE("recovery: returning and restarted nodes resync; completion records clear slots") {
+  ClusterMap before = MapOf(6);
+  before.nodes.at(NodeId("n2")).state = NodeState::kDown;
+  ClusterMap map = MapOf(6);
+  map.nodes.at(NodeId("n5")).record.pid += 1;  // restarted within its lease
+  std::vector<std::string> lines;
+  REQUIRE(PlanRecovery(&before, &map, {}, RecoveryOptions{kGrace}, 5000, &lines, nullptr));
+  FilesystemInfo& fs = map.filesystems.at("scratch");
+  const int expected = SlotsOf(fs, NodeId("n2")) + SlotsOf(fs, NodeId("n5"));
+  CHECK(static_cast<int>(fs.recovering.size()) == expected);
+  for (const auto& slot : fs.recovering) CHECK(slot.kind == RecoveryKind::kResync);
+  CHECK(std::is_sorted(fs.recovering.begin(), fs.recovering.end(),
+                       [](const RecoveringSlot& a, const RecoveringSlot& b) {
+                         return std::tie(a.pg, a.index) < std::tie(b.pg, b.index);
+                       }));
+  // Readers skip a recovering member; the primary is the first current one.
+  const RecoveringSlot first = fs.recovering.front();
+  auto route = RoutePlacementGroup(map, fs, first.pg);
+  REQUIRE(route.ok());
+  CHECK_FALSE(route->readable[first.index]);
+  CHECK(route->up[first.index]);
+  CHECK(route->readable[route->primary]);
+
+  // A stale record (other since_ms) clears nothing; the right one clears its slot.
+  RebuildDoneRecord stale;
+  stale.fs_id = 1;
+  stale.pg = first.pg;
+  stale.slots = {first};
+  stale.slots[0].since_ms = 1;
+  ClusterMap same = map;
+  CHECK_FALSE(PlanRecovery(&map, &same, {stale}, RecoveryOptions{kGrace}, 6000, nullptr, nullptr));
+  RebuildDoneRecord good = stale;
+  good.slots = {first};
+  // Through its JSON form, as the manager reads it from etcd.
+  auto parsed = RebuildDoneFromJson(RebuildDoneToJson(good));
+  REQUIRE(parsed.ok());
+  ClusterMap cleared = map;
+  REQUIRE(PlanRecovery(&map, &cleared, {*parsed}, RecoveryOptions{kGrace}, 6000, nullptr,
+                       nullptr));
+  CHECK(cleared.filesystems.at("scratch").recovering.size() == fs.recovering.size() - 1);
+  CHECK_FALSE(cleared.filesystems.at("scratch").IsRecovering(first.pg, first.index));
+
+  // The slots survive the map's JSON.
+  auto round = ParseClusterMap(SerializeClusterMap(map));
+  REQUIRE(round.ok());
+  CHECK(round->filesystems.at("scratch").recovering == fs.recovering);
+  CHECK_FALSE(RebuildDoneFromJson(nlohmann::json{{"fs_id", "x"}}).ok());
+}
+
+TEST_CASE("recovery: too few failure domains keep the table and report it") {
+  const ClusterMap before = MapOf(6);
+  ClusterMap map = before;
+  map.nodes.at(NodeId("n1")).state = NodeState::kDown;
+  map.nodes.at(NodeId("n1")).since_ms = 0;
+  std::vector<std::pair<std::string, std::string>> failures;
+  CHECK_FALSE(PlanRecovery(&before, &map, {}, RecoveryOptions{kGrace}, 2 * kGrace, nullptr,
+                           &failures));
+  REQUIRE(failures.size() == 1);
+  CHECK(failures[0].first == "scratch");
+  CHECK(map.filesystems.at("scratch").groups == before.filesystems.at("scratch").groups);
+  const auto status = FilesystemStatusToJson(map.filesystems.at("scratch"), &map);
+  CHECK(status["state"] == "degraded");
+  map.nodes.at(NodeId("n2")).state = NodeState::kDown;
+  CHECK(FilesystemStatusToJson(map.filesystems.at("scratch"), &map)["state"] == "critical");
+  map.nodes.at(NodeId("n3")).state = NodeState::kDown;
+  CHECK(FilesystemStatusToJson(map.filesystems.at("scratch"), &map)["state"] == "unavailable");
+}
+
+TEST_CASE("map JSON refuses malformed recovering slots") {
+  ClusterMap map = MapOf(6, 4);
+  nlohmann::json j = ClusterMapToJson(map);
+  auto with = [&](const nlohmann::json& slots) {
+    nlohmann::json copy = j;
+    copy["filesystems"][0]["recovering"] = slots;
+    return ClusterMapFromJson(copy);
+  };
+  const nlohmann::json good = {
+      {"pg", 1}, {"index", 2}, {"node", "n1"}, {"kind", "rebuild"}, {"since_ms", 5}};
+  CHECK(with(nlohmann::json::array({good})).ok());
+  nlohmann::json bad = good;
+  bad["pg"] = 4;  // out of range
+  CHECK_FALSE(with(nlohmann::json::array({bad})).ok());
+  bad = good;
+  bad["index"] = 6;
+  CHECK_FALSE(with(nlohmann::json::array({bad})).ok());
+  bad = good;
+  bad["kind"] = "magic";
+  CHECK_FALSE(with(nlohmann::json::array({bad})).ok());
+  CHECK_FALSE(with(nlohmann::json::array({good, good})).ok());  // twice
+  CHECK_FALSE(with(nlohmann::json("x")).ok());
+}
+
+}  // namespace
+}  // namespace cvfs::control
