@@ -281,14 +281,16 @@ bool ClusterManager::ReconcileOnce() {
     }
     // Recovery: returning nodes, completion records, slots of nodes past their grace.
     std::vector<RebuildDoneRecord> done;
-    std::vector<std::string> done_keys;
+    // Each record read, with its revision: a primary may overwrite a key after it was read
+    // (the same PG reported again with more slots), and that newer record must survive.
+    std::vector<std::pair<std::string, int64_t>> done_keys;
     if (auto records = etcd_->GetPrefix(keys_.RebuildDonePrefix()); records.ok()) {
       for (const auto& kv : records->kvs) {
         auto parsed = nlohmann::json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
         auto record = parsed.is_discarded() ? Result<RebuildDoneRecord>(Status::MalformedMessage(
                                                   "not JSON"))
                                             : RebuildDoneFromJson(parsed);
-        done_keys.push_back(kv.key);
+        done_keys.emplace_back(kv.key, kv.mod_revision);
         if (!record.ok()) {
           LOG_WARN("manager.bad_rebuild_record key={} error={}", kv.key,
                    record.status().ToString());
@@ -322,8 +324,13 @@ bool ClusterManager::ReconcileOnce() {
                ? place_failed_at_.erase(it)
                : std::next(it);
     }
+    auto delete_spent = [&] {
+      for (const auto& [key, revision] : done_keys) {
+        (void)etcd_->Txn({Compare::ModRevisionIs(key, revision)}, {TxnOp::Delete(key)}, {});
+      }
+    };
     if (!changed) {
-      for (const auto& key : done_keys) (void)etcd_->Delete(key);
+      delete_spent();
       return true;
     }
     auto write = WriteMapFenced(*etcd_, keys_, next, mod_revision, term_);
@@ -339,7 +346,7 @@ bool ClusterManager::ReconcileOnce() {
     }
     if (write->outcome == MapWriteOutcome::kMapMoved) continue;
     // Their slots are out of the written map (or were stale): the records are spent.
-    for (const auto& key : done_keys) (void)etcd_->Delete(key);
+    delete_spent();
     {
       std::lock_guard<std::mutex> lock(mu_);
       written_epoch_ = next.epoch.value;

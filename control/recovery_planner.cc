@@ -35,6 +35,75 @@ void SortSlots(FilesystemInfo* fs) {
             });
 }
 
+// Marks every slot whose member differs between fs->groups and `groups` as recovering on
+// its new member, and adopts `groups`. Returns the number of slots moved.
+int AdoptTable(FilesystemInfo* fs, std::vector<PlacementGroup> groups, int64_t now_ms) {
+  int moved = 0;
+  for (size_t pg = 0; pg < groups.size(); ++pg) {
+    for (size_t i = 0; i < groups[pg].members.size(); ++i) {
+      const PgMember& now = groups[pg].members[i];
+      if (now == fs->groups[pg].members[i]) continue;
+      ++moved;
+      std::erase_if(fs->recovering,
+                    [&](const RecoveringSlot& s) { return s.pg == pg && s.index == i; });
+      fs->recovering.push_back(RecoveringSlot{static_cast<uint32_t>(pg), static_cast<uint16_t>(i),
+                                              now.node, RecoveryKind::kRebuild, now_ms});
+    }
+  }
+  if (moved > 0) {
+    fs->groups = std::move(groups);
+    SortSlots(fs);
+  }
+  return moved;
+}
+
+bool Rebalance(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
+               std::vector<std::string>* transitions) {
+  for (const auto& [id, entry] : map->nodes) {
+    if (entry.state == NodeState::kUp && now_ms - entry.since_ms < options.rebalance_delay_ms) {
+      return false;  // let nodes joining together settle, and be placed in one step
+    }
+  }
+  bool changed = false;
+  for (auto& [name, fs] : map->filesystems) {
+    if (!fs.placed() || !fs.recovering.empty()) continue;
+    std::set<NodeId> holders;
+    bool whole = true;  // recovery of a PG comes before any rebalance
+    for (const PlacementGroup& pg : fs.groups) {
+      for (const PgMember& m : pg.members) {
+        holders.insert(m.node);
+        auto it = map->nodes.find(m.node);
+        whole = whole && it != map->nodes.end() && it->second.state == NodeState::kUp;
+      }
+    }
+    if (!whole) continue;
+    std::vector<std::string> joined;
+    for (const auto& [id, entry] : map->nodes) {
+      if (entry.state == NodeState::kUp && !entry.record.drives.empty() && !holders.contains(id)) {
+        joined.push_back(id.str());
+      }
+    }
+    if (joined.empty()) continue;
+    PlacementPolicy policy;
+    policy.data_cells = fs.geometry.data_cells;
+    policy.parity_cells = fs.geometry.parity_cells;
+    policy.pg_count = static_cast<int>(fs.pg_count);
+    auto groups = AssignPlacementGroups(*map, policy, &fs.groups);
+    if (!groups.ok()) continue;
+    const int moved = AdoptTable(&fs, std::move(groups).value(), now_ms);
+    if (moved == 0) continue;
+    std::string who;
+    for (const auto& id : joined) who += (who.empty() ? "" : ",") + id;
+    if (transitions) {
+      transitions->push_back("filesystem " + name + ": " + std::to_string(moved) + " of " +
+                             std::to_string(fs.pg_count * fs.geometry.width()) +
+                             " slots move to new nodes " + who + " (rebalance)");
+    }
+    changed = true;
+  }
+  return changed;
+}
+
 }  // namespace
 
 json RebuildDoneToJson(const RebuildDoneRecord& r) {
@@ -137,10 +206,13 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
     if (!added.empty()) SortSlots(&fs);
   }
 
-  // 2. Completions.
-  for (const RebuildDoneRecord& record : done) {
-    for (auto& [name, fs] : map->filesystems) {
+  // 2. Completions (one line per filesystem; each PG's detail is in its primary's log).
+  for (auto& [name, fs] : map->filesystems) {
+    int cleared = 0, resynced = 0;
+    uint64_t cells = 0, bytes = 0;
+    for (const RebuildDoneRecord& record : done) {
       if (fs.id != record.fs_id) continue;
+      bool any = false;
       for (const RecoveringSlot& reported : record.slots) {
         auto it = std::find_if(fs.recovering.begin(), fs.recovering.end(),
                                [&](const RecoveringSlot& s) {
@@ -149,15 +221,22 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
                                         s.since_ms == reported.since_ms;
                                });
         if (it == fs.recovering.end()) continue;
-        say("filesystem " + name + ": PG " + std::to_string(record.pg) + " slot " +
-            std::to_string(reported.index) + " on " + reported.node.str() + " is current (" +
-            std::string(RecoveryKindName(it->kind)) + " by " + record.by.str() + ": " +
-            std::to_string(record.cells) + " cells, " + std::to_string(record.bytes) +
-            " bytes of " + std::to_string(record.stripes) + " stripes)");
+        ++cleared;
+        if (it->kind == RecoveryKind::kResync) ++resynced;
         fs.recovering.erase(it);
-        changed = true;
+        any = true;
+      }
+      if (any) {
+        cells += record.cells;
+        bytes += record.bytes;
       }
     }
+    if (cleared == 0) continue;
+    say("filesystem " + name + ": " + std::to_string(cleared) + " slots current (" +
+        std::to_string(cleared - resynced) + " rebuilt, " + std::to_string(resynced) +
+        " resynced; " + std::to_string(cells) + " cells, " + std::to_string(bytes) +
+        " bytes written), " + std::to_string(fs.recovering.size()) + " left");
+    changed = true;
   }
 
   // 3. Nodes down past their grace period lose their slots.
@@ -171,8 +250,8 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
       entry.state = NodeState::kMaintenance;
     }
   }
-  if (expired.empty()) return changed;
   for (auto& [name, fs] : map->filesystems) {
+    if (expired.empty()) break;
     if (!fs.placed()) continue;
     bool holds = false;
     for (const PlacementGroup& pg : fs.groups) {
@@ -188,23 +267,8 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
       if (failures) failures->emplace_back(name, std::string(groups.status().message()));
       continue;
     }
-    int moved = 0;
-    for (size_t pg = 0; pg < groups->size(); ++pg) {
-      for (size_t i = 0; i < (*groups)[pg].members.size(); ++i) {
-        const PgMember& now = (*groups)[pg].members[i];
-        if (now == fs.groups[pg].members[i]) continue;
-        ++moved;
-        std::erase_if(fs.recovering, [&](const RecoveringSlot& s) {
-          return s.pg == pg && s.index == i;
-        });
-        fs.recovering.push_back(RecoveringSlot{static_cast<uint32_t>(pg),
-                                               static_cast<uint16_t>(i), now.node,
-                                               RecoveryKind::kRebuild, now_ms});
-      }
-    }
+    const int moved = AdoptTable(&fs, std::move(groups).value(), now_ms);
     if (moved == 0) continue;
-    fs.groups = std::move(groups).value();
-    SortSlots(&fs);
     std::string who;
     for (const NodeId& id : expired) who += (who.empty() ? "" : ",") + id.str();
     say("filesystem " + name + ": " + std::to_string(moved) + " slots of " + who +
@@ -212,7 +276,8 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
         " s grace period) reassigned; rebuilding them");
     changed = true;
   }
-  return changed;
+  // 4. Scale-out.
+  return Rebalance(map, options, now_ms, transitions) || changed;
 }
 
 }  // namespace cvfs::control

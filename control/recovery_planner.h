@@ -14,7 +14,12 @@
 //      move, and every slot that changed member is listed as recovering (kRebuild). Nodes
 //      still within their grace keep their slots (they are presented to placement as in
 //      maintenance). When placement fails (too few failure domains) the table is kept and
-//      the failure reported once per map epoch.
+//      the failure reported once per map epoch;
+//   4. scale-out: when a filesystem is whole (every member up, nothing recovering) and an up
+//      node with a drive holds none of its slots, the table is recomputed with `previous` so
+//      that the fullest drives shed their excess to the new nodes (about their fair share
+//      moves, nothing else) and the moved slots are rebuilt there (kRebuild). The old
+//      holders drop their copies once the PG is whole again (RebuildWorker::CollectGarbage).
 // Thread-safety: pure functions over value types.
 #pragma once
 
@@ -32,6 +37,9 @@ namespace cvfs::control {
 
 struct RecoveryOptions {
   int64_t node_grace_ms = 10 * 60 * 1000;  // a down node's slots move after this long
+  // A node holding no slot of a filesystem (it joined) gets its share once every node has
+  // been up this long (nodes joining together are placed in one step).
+  int64_t rebalance_delay_ms = 10 * 1000;
 };
 
 // What a PG's primary reports when every recovering slot it worked on is current

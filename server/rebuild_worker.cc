@@ -17,6 +17,10 @@ namespace {
 constexpr auto kIdlePoll = std::chrono::seconds(1);
 constexpr auto kPublishInterval = std::chrono::seconds(1);
 constexpr auto kRetryPause = std::chrono::seconds(1);
+// One page of a member's stripe list; a member that does not answer in time is skipped (the
+// PG is retried) rather than holding up the PGs behind it.
+constexpr auto kListTimeout = std::chrono::seconds(5);
+constexpr auto kReportGrace = std::chrono::seconds(15);
 
 std::tuple<uint32_t, uint32_t, uint16_t, std::string, int64_t> SlotKey(uint32_t fs_id,
                                                                        const RecoveringSlot& s) {
@@ -64,7 +68,7 @@ RebuildWorkerStats RebuildWorker::stats() const {
   return stats_;
 }
 
-std::vector<RebuildWorker::PgWork> RebuildWorker::PlanWork(const ClusterMap& map) const {
+std::vector<RebuildWorker::PgWork> RebuildWorker::PlanWork(const ClusterMap& map) {
   std::vector<PgWork> all;
   int top = 0;
   for (const auto& [name, fs] : map.filesystems) {
@@ -81,7 +85,14 @@ std::vector<RebuildWorker::PgWork> RebuildWorker::PlanWork(const ClusterMap& map
       }
       if (work.slots.empty()) continue;
       auto route = RoutePlacementGroup(map, fs, work.pg);
-      if (!route.ok() || route->primary < 0 || !route->readable[route->primary]) continue;
+      if (!route.ok() || route->primary < 0) continue;
+      // Normally the primary is current. When no current member is up (they all died while
+      // the others resync), the recovering primary certifies versions held by N members,
+      // which is sound only when N > P (see ListPgStripes); otherwise wait for one to return.
+      if (!route->readable[route->primary] &&
+          fs.geometry.data_cells <= fs.geometry.parity_cells) {
+        continue;
+      }
       work.missing = control::MissingCells(map, fs, work.pg);
       top = std::max(top, work.missing);
       if (route->member(route->primary).node != options_.self) {
@@ -91,13 +102,21 @@ std::vector<RebuildWorker::PgWork> RebuildWorker::PlanWork(const ClusterMap& map
     }
   }
   std::vector<PgWork> mine;
+  size_t others_at_top = 0;
   for (auto& work : all) {
+    if (work.missing == top && work.slots.empty()) ++others_at_top;
     if (work.missing != top || work.slots.empty()) continue;
     bool pending = false;
     for (const auto& slot : work.slots) {
-      pending = pending || !reported_.contains(SlotKey(work.fs->id, slot));
+      auto it = reported_.find(SlotKey(work.fs->id, slot));
+      pending = pending || it == reported_.end() || clock_.Now() - it->second > kReportGrace;
     }
     if (pending) mine.push_back(std::move(work));
+  }
+  if (!all.empty() && map.epoch.value != planned_epoch_) {
+    planned_epoch_ = map.epoch.value;
+    LOG_INFO("rebuild.plan epoch={} top_missing={} mine={} others_at_top={} pgs_with_work={}",
+             map.epoch.value, top, mine.size(), others_at_top, all.size());
   }
   return mine;
 }
@@ -113,7 +132,8 @@ void RebuildWorker::Run() {
     std::vector<PgWork> work;
     if (map != nullptr) {
       // Forget reports the map has absorbed (their slots are gone or reassigned).
-      std::erase_if(reported_, [&](const auto& key) {
+      std::erase_if(reported_, [&](const auto& entry) {
+        const auto& key = entry.first;
         for (const auto& [name, fs] : map->filesystems) {
           if (fs.id != std::get<0>(key)) continue;
           for (const auto& s : fs.recovering) {
@@ -133,6 +153,10 @@ void RebuildWorker::Run() {
       }
     }
     if (work.empty()) {
+      if (map != nullptr && map->epoch.value != collected_epoch_) {
+        collected_epoch_ = map->epoch.value;
+        CollectGarbage(*map);
+      }
       Publish(false);
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, kIdlePoll, [&] { return stopping_ || map_ != map; });
@@ -186,8 +210,12 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> RebuildWorker::ListPgStripes(
   const auto wanted = [&](uint64_t inode, uint64_t stripe) {
     return PlacementGroupOf(inode, stripe, work.fs->pg_count) == work.pg;
   };
+  // From every current member; when none is up, from every member that is up.
+  const bool any_current =
+      std::find(route.readable.begin(), route.readable.end(), true) != route.readable.end();
+  const std::vector<bool>& sources = any_current ? route.readable : route.up;
   for (int k = 0; k < route.width(); ++k) {
-    if (!route.readable[k]) continue;
+    if (!sources[k]) continue;
     const PgMember& member = route.member(k);
     Status st = Status::Ok();
     if (member.node == options_.self) {
@@ -209,7 +237,7 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> RebuildWorker::ListPgStripes(
         }
       }
     } else {
-      auto peer = data_.peers().Get(NodeAddress(map, member.node), std::chrono::seconds(5));
+      auto peer = data_.peers().Get(NodeAddress(map, member.node), kListTimeout);
       if (!peer.ok()) {
         st = peer.status();
       } else {
@@ -222,7 +250,7 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> RebuildWorker::ListPgStripes(
         while (true) {
           auto reply = endpoint_.Call(*peer, net::Method::kListStripes,
                                       wire::EncodeListStripesRequest(request),
-                                      std::chrono::seconds(30));
+                                      kListTimeout);
           if (!reply.ok()) {
             st = reply.status();
             break;
@@ -251,8 +279,8 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> RebuildWorker::ListPgStripes(
   // Every committed stripe is on at least N members; with fewer listings a stripe could
   // hide on the members not asked.
   const int needed = route.width() - work.fs->geometry.data_cells + 1;
-  if (listed < std::min(needed, static_cast<int>(std::count(route.readable.begin(),
-                                                            route.readable.end(), true)))) {
+  if (listed < std::min(needed, static_cast<int>(std::count(sources.begin(), sources.end(),
+                                                            true)))) {
     return Status::Unavailable("PG " + std::to_string(work.pg) + ": only " +
                                std::to_string(listed) + " members listed their stripes: " +
                                last.ToString());
@@ -318,7 +346,9 @@ Status RebuildWorker::RebuildPg(const std::shared_ptr<const ClusterMap>& map,
   // 4. Report.
   record.finished_ms = clock_.WallMillis();
   if (options_.report_done) CVFS_RETURN_IF_ERROR(options_.report_done(record));
-  for (const RecoveringSlot& slot : work.slots) reported_.insert(SlotKey(work.fs->id, slot));
+  for (const RecoveringSlot& slot : work.slots) {
+    reported_[SlotKey(work.fs->id, slot)] = clock_.Now();
+  }
   {
     std::lock_guard lock(mu_);
     stats_.pgs_done++;
@@ -335,6 +365,43 @@ Status RebuildWorker::RebuildPg(const std::shared_ptr<const ClusterMap>& map,
       work.fs->id, work.pg, work.missing, slots, record.stripes, record.cells, record.bytes,
       record.meta_bytes, record.finished_ms - record.started_ms, record.finished_ms);
   return Status::Ok();
+}
+
+void RebuildWorker::CollectGarbage(const ClusterMap& map) {
+  auto self = map.nodes.find(options_.self);
+  if (self == map.nodes.end()) return;
+  const size_t drives = self->second.record.drives.size();
+  for (const auto& [name, fs] : map.filesystems) {
+    if (!fs.placed()) continue;
+    // PGs whole without any other copy: every member up, none recovering.
+    std::vector<bool> whole(fs.pg_count, true);
+    for (const PlacementGroup& pg : fs.groups) {
+      for (const PgMember& m : pg.members) whole[pg.id] = whole[pg.id] && NodeIsUp(map, m.node);
+    }
+    for (const RecoveringSlot& slot : fs.recovering) whole[slot.pg] = false;
+    for (size_t d = 0; d < drives; ++d) {
+      auto store = data_.member().Store(static_cast<uint16_t>(d));
+      if (!store.ok()) continue;
+      auto dropped = (*store)->DropCellsIf(fs.id, [&](const CellKey& key) {
+        const uint32_t pg = PlacementGroupOf(key.inode, key.stripe, fs.pg_count);
+        if (pg >= fs.groups.size() || !whole[pg]) return false;
+        const auto& members = fs.groups[pg].members;
+        if (key.cell_index >= members.size()) return false;
+        const PgMember& holder = members[key.cell_index];
+        return !(holder.node == options_.self && holder.drive_index == d);
+      });
+      if (!dropped.ok()) {
+        LOG_WARN("rebuild.collect_failed fs={} drive={} error=\"{}\"", fs.id, d,
+                 dropped.status().ToString());
+        continue;
+      }
+      if (*dropped == 0) continue;
+      LOG_INFO("rebuild.cells_dropped fs={} drive={} versions={} (slots this node no longer holds)",
+               fs.id, d, *dropped);
+      std::lock_guard lock(mu_);
+      stats_.dropped_versions += *dropped;
+    }
+  }
 }
 
 void RebuildWorker::Throttle(uint64_t bytes) {
@@ -374,6 +441,7 @@ void RebuildWorker::Publish(bool force) {
                 {"bytes", stats_.bytes},
                 {"cells", stats_.cells},
                 {"errors", stats_.errors},
+                {"dropped_versions", stats_.dropped_versions},
                 {"rate_bytes_per_s", state_ == "idle" ? 0.0 : busy_bytes_ / seconds},
                 {"bandwidth_limit_bytes_per_s", options_.bandwidth_bytes_per_s},
                 {"updated_ms", wall}};

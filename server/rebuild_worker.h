@@ -15,6 +15,8 @@
 //      the committed version), throttled to `bandwidth_bytes_per_s`;
 //   4. reports the PG done (RebuildDoneRecord through `report_done`); the manager then
 //      drops its slots from `recovering` in the next map.
+// When it has nothing to do under a new map it drops the cells of slots it no longer holds
+// (CollectGarbage).
 // Writes meanwhile go to the recovering members too, so a stripe written after step 2 is
 // current there already. A new map epoch ends the current PG early when its work changed.
 // Progress goes to `publish_progress` about once a second (JSON, see ProgressJson) and to the
@@ -28,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -48,7 +51,7 @@ namespace cvfs::server {
 struct RebuildWorkerOptions {
   NodeId self;
   uint64_t bandwidth_bytes_per_s = 0;  // 0: no limit
-  Duration stripe_timeout = std::chrono::seconds(30);
+  Duration stripe_timeout = std::chrono::seconds(10);
   // Writes the PG's completion record (etcd); an error leaves the PG to be redone.
   std::function<Status(const control::RebuildDoneRecord&)> report_done;
   // Publishes this node's progress (etcd); best effort.
@@ -62,6 +65,7 @@ struct RebuildWorkerStats {
   uint64_t bytes = 0;
   uint64_t meta_bytes = 0;
   uint64_t errors = 0;
+  uint64_t dropped_versions = 0;  // cell versions removed by CollectGarbage
 };
 
 class RebuildWorker {
@@ -86,11 +90,15 @@ class RebuildWorker {
   };
   void Run();
   // The PGs this node should work on now under `map` (highest cluster-wide priority only).
-  std::vector<PgWork> PlanWork(const ClusterMap& map) const;
+  std::vector<PgWork> PlanWork(const ClusterMap& map);
   // Does one PG; OK when every slot is current and reported.
   Status RebuildPg(const std::shared_ptr<const ClusterMap>& map, const PgWork& work);
   Result<std::vector<std::pair<uint64_t, uint64_t>>> ListPgStripes(const ClusterMap& map,
                                                                    const PgWork& work);
+  // Drops the local cells of slots this node no longer holds, in PGs that are whole without
+  // them (every member up and current): a node back after its slots moved on, or the old
+  // holder of a slot a rebalance moved.
+  void CollectGarbage(const ClusterMap& map);
   void Throttle(uint64_t bytes);
   void Publish(bool force);
   bool Stopping();
@@ -116,8 +124,11 @@ class RebuildWorker {
   uint64_t busy_bytes_ = 0;  // bytes since busy_since_ms_
 
   // Worker thread only: slots reported done and not yet out of the map
-  // (fs_id, pg, index, node, since_ms).
-  std::set<std::tuple<uint32_t, uint32_t, uint16_t, std::string, int64_t>> reported_;
+  // (fs_id, pg, index, node, since_ms) -> when. A report the map has not absorbed within
+  // kReportGrace is made again (the record may have been lost).
+  std::map<std::tuple<uint32_t, uint32_t, uint16_t, std::string, int64_t>, TimePoint> reported_;
+  uint64_t collected_epoch_ = 0;  // worker thread only
+  uint64_t planned_epoch_ = 0;    // worker thread only: the last epoch PlanWork logged  // the map epoch CollectGarbage last ran for
   TimePoint throttle_start_{};
   uint64_t throttle_bytes_ = 0;
   TimePoint last_publish_{};

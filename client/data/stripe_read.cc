@@ -227,7 +227,7 @@ Status DataObjectClient::ReadStripeDegraded(MapSnapshot snapshot, StripeRoute ro
     auto read_cells = [&](const std::vector<bool>& cells_to_read, uint64_t version) {
       net::CallGroup group(*endpoint_, width);
       for (int k = 0; k < width; ++k) {
-        if (!cells_to_read[k] || !route.readable[k]) continue;
+        if (!cells_to_read[k] || !route.up[k]) continue;
         auto peer = PeerOf(snapshot, route.member(k).node, deadline);
         if (!peer.ok()) continue;
         wire::ReadCellRequest request;
@@ -274,8 +274,7 @@ Status DataObjectClient::ReadStripeDegraded(MapSnapshot snapshot, StripeRoute ro
       // Sends to live members can stall too while sends to a dead one hold the endpoint's
       // send buffers, and such members are then skipped for a while (kUnresponsiveHold).
       // While the map says N members are up, try again until the deadline.
-      const int candidates =
-          static_cast<int>(std::count(route.readable.begin(), route.readable.end(), true));
+      const int candidates = static_cast<int>(std::count(route.up.begin(), route.up.end(), true));
       if (candidates >= n && Now() + backoff < deadline) {
         std::this_thread::sleep_for(backoff);
         backoff = std::min<Duration>(backoff * 2, kMaxBackoff);
@@ -289,14 +288,29 @@ Status DataObjectClient::ReadStripeDegraded(MapSnapshot snapshot, StripeRoute ro
     auto agreeing = [&](uint64_t v) {
       return static_cast<int>(std::count(held.begin(), held.end(), v));
     };
-    // The highest version N cells agree on.
+    // The highest version N cells agree on. Recovering members (up, not yet current) are read
+    // too, but a version counts only if a current member holds it: a current member holds
+    // the stripe's latest version, so a stale version on recovering members (a returning
+    // node that missed writes) can never be chosen, however many of them agree.
+    // With no current member up at all (every one died while the others resync), N
+    // agreeing cells are enough when N > P: a newer version was written to at least N of the
+    // N+P members, so at most P members can agree on an older one.
+    const bool any_current =
+        std::find(route.readable.begin(), route.readable.end(), true) != route.readable.end();
+    auto vouched = [&](uint64_t v) {
+      if (!any_current) return n > width - n;
+      for (int k = 0; k < width; ++k) {
+        if (route.readable[k] && held[k] == v) return true;
+      }
+      return false;
+    };
     std::map<uint64_t, int, std::greater<>> counts;
     for (uint64_t v : held) {
       if (v != UINT64_MAX) ++counts[v];
     }
     uint64_t chosen = UINT64_MAX;
     for (const auto& [v, c] : counts) {
-      if (c >= n) {
+      if (c >= n && vouched(v)) {
         chosen = v;
         break;
       }
@@ -308,7 +322,7 @@ Status DataObjectClient::ReadStripeDegraded(MapSnapshot snapshot, StripeRoute ro
       std::vector<bool> others(width, false);
       for (int k = 0; k < width; ++k) others[k] = held[k] != newest && !corrupt[k];
       read_cells(others, newest);
-      if (agreeing(newest) >= n) chosen = newest;
+      if (agreeing(newest) >= n && vouched(newest)) chosen = newest;
     }
     if (chosen == UINT64_MAX) {
       if (abandoned) {

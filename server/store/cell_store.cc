@@ -66,6 +66,8 @@ class CellStore::Impl {
                            std::span<uint8_t> out);
   Status Rewrite(const CellKey& key, uint64_t version, std::span<const uint8_t> data);
   Result<uint64_t> DeleteStripes(uint32_t fs_id, uint64_t inode, uint64_t first_stripe);
+  // Removes every version of `cells`; returns the versions removed.
+  Result<uint64_t> DropCells(const std::vector<CellKey>& cells);
   CellStoreStats stats() const;
   const CellStoreOptions& options() const { return options_; }
   const CellIndex* index() const { return index_.get(); }
@@ -584,14 +586,18 @@ Status CellStore::Impl::Rewrite(const CellKey& key, uint64_t version,
 
 Result<uint64_t> CellStore::Impl::DeleteStripes(uint32_t fs_id, uint64_t inode,
                                                 uint64_t first_stripe) {
-  // Find the cells, then lock their lock stripes in ascending order (other calls hold at most
-  // one, so this cannot deadlock) and re-read each cell under the locks.
   std::vector<CellKey> cells;
   CVFS_RETURN_IF_ERROR(
       index_->ForEachOfInode(fs_id, inode, first_stripe, [&](const CellKey& k, const IndexEntry&) {
         if (cells.empty() || !(cells.back() == k)) cells.push_back(k);
         return Status::Ok();
       }));
+  return DropCells(cells);
+}
+
+Result<uint64_t> CellStore::Impl::DropCells(const std::vector<CellKey>& cells) {
+  // Lock the cells' lock stripes in ascending order (other calls hold at most one, so this
+  // cannot deadlock) and re-read each cell under the locks.
   if (cells.empty()) return uint64_t{0};
   std::vector<size_t> lock_ids;
   lock_ids.reserve(cells.size());
@@ -729,6 +735,24 @@ Result<std::vector<CellStore::StripeRef>> CellStore::ListStripes(
       }));
   if (done) *done = ended;
   return out;
+}
+
+Result<uint64_t> CellStore::DropCellsIf(uint32_t fs_id,
+                                        const std::function<bool(const CellKey&)>& drop) {
+  std::vector<CellKey> cells;
+  CVFS_RETURN_IF_ERROR(impl_->index()->ForEachOfFilesystem(
+      fs_id, 0, 0, [&](const CellKey& key, const IndexEntry&) {
+        if ((cells.empty() || !(cells.back() == key)) && drop(key)) cells.push_back(key);
+        return Status::Ok();
+      }));
+  uint64_t dropped = 0;
+  for (size_t i = 0; i < cells.size(); i += 1024) {
+    std::vector<CellKey> batch(cells.begin() + i,
+                               cells.begin() + std::min(cells.size(), i + 1024));
+    CVFS_ASSIGN_OR_RETURN(uint64_t n, impl_->DropCells(batch));
+    dropped += n;
+  }
+  return dropped;
 }
 
 Result<uint64_t> CellStore::DeleteStripes(uint32_t fs_id, uint64_t inode, uint64_t first_stripe) {

@@ -154,6 +154,9 @@ class CellStore {
   // The stripes of filesystem `fs_id` this drive holds a committed cell of, in (inode,
   // stripe) order from `from` (inclusive) on, for which `wanted(inode, stripe)` is true; at
   // most `max`. `*done` is set when the scan reached the end of the filesystem.
+  // Removes every version of every cell of filesystem `fs_id` for which `drop` is true
+  // (cells of slots this node no longer holds); returns the versions removed.
+  Result<uint64_t> DropCellsIf(uint32_t fs_id, const std::function<bool(const CellKey&)>& drop);
   struct StripeRef {
     uint64_t inode = 0;
     uint64_t stripe = 0;

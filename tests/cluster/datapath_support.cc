@@ -76,6 +76,33 @@ Result<FilesystemCluster> StartWithFilesystem(const ClusterOptions& options,
   return out;
 }
 
+Status WaitFilesystemFull(const TestCluster& cluster, const std::string& name, int restarted,
+                          std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (restarted >= 0) {
+    auto map = ReadMap(cluster);
+    if (map.ok()) {
+      auto it = map->nodes.find(NodeId(cluster.node_id(restarted)));
+      if (it != map->nodes.end() && it->second.record.pid == cluster.pid(restarted)) break;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::DeadlineExceeded("the map never showed " + cluster.node_id(restarted) +
+                                      "'s new process");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto status = cluster.WaitForStatus(
+      [&](const nlohmann::json& s) {
+        for (const auto& fs : s.value("filesystems", nlohmann::json::array())) {
+          if (fs.value("name", "") == name) return fs.value("state", "") == "full";
+        }
+        return false;
+      },
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                            std::chrono::steady_clock::now()));
+  return status.status();
+}
+
 int CellHolder(const TestCluster& cluster, const FilesystemInfo& fs, uint64_t inode,
                uint64_t stripe, int cell) {
   const uint32_t pg = PlacementGroupOf(inode, stripe, fs.pg_count);

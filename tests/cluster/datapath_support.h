@@ -42,6 +42,13 @@ Result<FilesystemCluster> StartWithFilesystem(const ClusterOptions& options,
                                               const std::string& protection,
                                               const std::string& cell);
 
+// Waits until filesystem `name` is fully protected ("state": "full" in `cvfs status --json`):
+// every member up and nothing left to rebuild or resync. With `restarted` >= 0, first until
+// the map holds that node's current process (a node restarted within its lease never shows
+// down, so until the manager sees the new registration the map still looks full).
+Status WaitFilesystemFull(const TestCluster& cluster, const std::string& name, int restarted = -1,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
 // Index in `cluster` of the node holding cell `cell` of (inode, stripe), or -1.
 int CellHolder(const TestCluster& cluster, const FilesystemInfo& fs, uint64_t inode,
                uint64_t stripe, int cell);

@@ -196,3 +196,43 @@ TEST_CASE("map JSON refuses malformed recovering slots") {
 
 }  // namespace
 }  // namespace cvfs::control
+
+namespace cvfs::control {
+namespace {
+
+TEST_CASE("recovery: three nodes join six; about their share moves, after they settle") {
+  const ClusterMap six = MapOf(6, 256);
+  ClusterMap map = six;
+  for (int i = 7; i <= 9; ++i) {
+    const std::string id = "n" + std::to_string(i);
+    map.nodes.emplace(NodeId(id), NodeEntry{NodeState::kUp, 50'000, MakeRecord(id)});
+  }
+  RecoveryOptions options{kGrace, 10'000};
+  ClusterMap early = map;
+  CHECK_FALSE(PlanRecovery(&map, &early, {}, options, 55'000, nullptr, nullptr));  // settling
+  std::vector<std::string> lines;
+  REQUIRE(PlanRecovery(&map, &map, {}, options, 60'000, &lines, nullptr));
+  const FilesystemInfo& fs = map.filesystems.at("scratch");
+  const double ideal = 256.0 * 6 * 3 / 9;
+  const double moved = static_cast<double>(fs.recovering.size());
+  INFO("moved " << moved << " slots, ideal " << ideal);
+  CHECK(moved >= ideal * 0.9);
+  CHECK(moved <= ideal * 1.5);
+  for (int i = 7; i <= 9; ++i) CHECK(SlotsOf(fs, NodeId("n" + std::to_string(i))) > 0);
+  // Nearly every move goes onto a new node (placement may shuffle a few slots among the
+  // old ones to keep every PG in distinct failure domains).
+  size_t onto_new = 0;
+  for (const auto& slot : fs.recovering) onto_new += slot.node.str() >= "n7" ? 1 : 0;
+  CHECK(onto_new * 100 >= fs.recovering.size() * 95);
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines.back().find("rebalance") != std::string::npos);
+  // Nothing more moves while those slots rebuild, nor once they are done.
+  ClusterMap again = map;
+  CHECK_FALSE(PlanRecovery(&map, &again, {}, options, 70'000, nullptr, nullptr));
+  again.filesystems.at("scratch").recovering.clear();
+  ClusterMap settled = again;
+  CHECK_FALSE(PlanRecovery(&again, &settled, {}, options, 80'000, nullptr, nullptr));
+}
+
+}  // namespace
+}  // namespace cvfs::control
