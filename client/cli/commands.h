@@ -19,6 +19,9 @@ void RegisterObjectCommands(CLI::App& app, GlobalOptions& global, int* rc);
 // `fsck FS [--repair]`: the namespace check (kMetaFsck to a cvfsd), root only.
 void RegisterFsckCommand(CLI::App& app, GlobalOptions& global, int* rc);
 
+// `scrub status|start`: the scrubbers of the nodes (start: root only).
+void RegisterScrubCommands(CLI::App& app, GlobalOptions& global, int* rc);
+
 // Sets up logging for a command (stderr, global.log_level).
 void InitCommandLogging(const GlobalOptions& global);
 

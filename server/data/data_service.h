@@ -50,6 +50,7 @@ class DataService {
   CoordinatorStats coordinator_stats() const { return coordinator_.stats(); }
   StripeCoordinator& coordinator() { return coordinator_; }
   MemberService& member() { return member_; }
+  net::PeerCache& peers() { return peers_; }
 
  private:
   net::RegisteredBufferPool pool_;
