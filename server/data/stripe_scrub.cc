@@ -83,8 +83,8 @@ Result<StripeCoordinator::ParityCheck> StripeCoordinator::CheckParity(uint32_t f
   if (op.discard_staging) staging.Discard();
   check.checked = true;
   for (int k : check.mismatched) {
-    LOG_ERROR("scrub.parity_mismatch cell={} version={}", DescribeCellKey(op.Key(k)),
-              state.version);
+    LOG_ERROR("scrub.parity_mismatch node={} cell={} version={}", options_.self.str(),
+              DescribeCellKey(op.Key(k)), state.version);
     // The data cells passed their CRCs: they are the truth, the parity is rebuilt from them
     // (RepairCell decodes from the first N cells that hold the version: the data cells).
     if (Status st = RepairCell(op, state, k); st.ok()) {
