@@ -288,8 +288,14 @@ void Scrubber::ScrubCell(CellStore& store, const StoredCell& cell, ScrubThrottle
                                         Clock::System().Now() + options_.stripe_timeout);
   if (!check.ok()) {
     Count([](ScrubFigures& f) { ++f.stripes_skipped; });
-    LOG_WARN("scrub.parity_check_failed node={} stripe={} error=\"{}\"", options_.self.str(),
-             DescribeCellKey(CellKey{id.fs_id, id.inode, id.stripe, 0}), check.status().ToString());
+    // kUnavailable: fewer than N members up, or no longer the primary: the next pass retries.
+    if (check.status().code() == ErrorCode::kUnavailable) {
+      LOG_DEBUG("scrub.parity_skipped node={} stripe=fs{}/ino{}/s{} reason=\"{}\"",
+                options_.self.str(), id.fs_id, id.inode, id.stripe, check.status().ToString());
+    } else {
+      LOG_WARN("scrub.parity_check_failed node={} stripe=fs{}/ino{}/s{} error=\"{}\"",
+               options_.self.str(), id.fs_id, id.inode, id.stripe, check.status().ToString());
+    }
     return;
   }
   Pace(throttle, check->bytes_read);
