@@ -139,9 +139,14 @@ void Scrubber::Loop() {
   while (!stopping_) {
     const bool due = options_.interval > Duration::zero() && options_.clock->Now() >= next_pass_;
     if (!requested_ && !due) {
-      // Real-time wait in slices: a request or Stop wakes it at once; the interval is checked
-      // against the clock seam.
-      wake_.wait_for(lock, std::chrono::seconds(1));
+      // A request or Stop wakes it at once; the interval is measured on the clock seam, in
+      // real-time waits of at most a minute (so a stepped test clock is seen soon enough).
+      Duration wait = std::chrono::minutes(1);
+      if (options_.interval > Duration::zero()) {
+        wait = std::clamp<Duration>(next_pass_ - options_.clock->Now(),
+                                    std::chrono::milliseconds(10), wait);
+      }
+      wake_.wait_for(lock, wait);
       continue;
     }
     lock.unlock();
