@@ -82,9 +82,10 @@ TEST_CASE("scrub finds and repairs a flipped byte and a silently wrong parity ce
           "[scrub][fault]") {
   ClusterOptions options;
   options.nodes = 6;
-  // Passes only on request; a bandwidth limit well above what the test writes, so the
-  // throttle runs without slowing it much.
-  options.extra_config = {"[scrub]", "bandwidth_mib = 64", "interval_s = 0"};
+  // Passes only on request; a low bandwidth limit, so the throttle visibly paces a pass
+  // (each node reads ~0.35 MiB per pass: ~0.2 s at 2 MiB/s).
+  constexpr uint64_t kLimit = 2ull << 20;
+  options.extra_config = {"[scrub]", "bandwidth_mib = 2", "interval_s = 0"};
   auto started = StartWithFilesystem(options, "scratch", "4+2", "32K");
   INFO((started.ok() ? std::string() : started.status().ToString()));
   REQUIRE(started.ok());
@@ -110,6 +111,18 @@ TEST_CASE("scrub finds and repairs a flipped byte and a silently wrong parity ce
   CHECK(Total(clean, "cells") >= 6 * 5);  // 4 stripes of inode 21 and 1 of 22, 6 cells each
   CHECK(Total(clean, "stripes_checked") == 5);
   CHECK(clean.value("unanswered", -1) == 0);
+  // The throttle: no node read faster than the limit, and each pass lasted at least as long
+  // as its bytes take at that rate.
+  for (const auto& n : clean["nodes"]) {
+    INFO(n.dump());
+    CHECK(n.value("bandwidth_limit_bytes_per_s", 0ull) == kLimit);
+    CHECK(n.value("rate_bytes_per_s", 1e12) <= kLimit * 1.05);
+    const uint64_t read =
+        n["current"].value("bytes", 0ull) + n["current"].value("parity_bytes", 0ull);
+    CHECK(read > 0);
+    const int64_t ms = n.value("finished_ms", int64_t{0}) - n.value("started_ms", int64_t{0});
+    CHECK(ms + 5 >= static_cast<int64_t>(read * 1000 / kLimit));
+  }
 
   SECTION("a flipped byte in a data cell") {
     // Data cell 1 of stripe 1: object bytes [stripe + cell, +cell).
@@ -234,4 +247,11 @@ TEST_CASE("cvfs scrub: --help, bad arguments and unknown nodes", "[scrub]") {
   CHECK(Total(status, "errors_found") == 0);
   CHECK(Total(status, "cells") == 0);
   CHECK(status["nodes"][0].value("bandwidth_limit_bytes_per_s", 0ull) == 50ull << 20);
+  // The table for people.
+  std::string table;
+  CHECK((*cluster)->RunCli("scrub status 2>&1", &table) == 0);
+  INFO(table);
+  CHECK(table.find("NODE") != std::string::npos);
+  CHECK(table.find("finished") != std::string::npos);
+  CHECK(table.find("0 errors found") != std::string::npos);
 }
