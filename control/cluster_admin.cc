@@ -1,5 +1,7 @@
 #include "control/cluster_admin.h"
 
+#include "control/filesystem_admin.h"
+
 #include <set>
 #include <utility>
 
@@ -86,14 +88,16 @@ Status CreateCluster(EtcdClient& etcd, std::string_view name, int64_t now_ms) {
 Result<ClusterStatusInfo> ReadClusterStatus(EtcdClient& etcd, const KeyLayout& keys) {
   TxnOp nodes = TxnOp::Get(keys.NodesPrefix());
   nodes.range_end = PrefixRangeEnd(keys.NodesPrefix());
+  TxnOp progress = TxnOp::Get(keys.RebuildProgressPrefix());
+  progress.range_end = PrefixRangeEnd(keys.RebuildProgressPrefix());
   CVFS_ASSIGN_OR_RETURN(TxnResponse txn,
                         etcd.Txn({},
                                  {TxnOp::Get(keys.Config()), TxnOp::Get(keys.Map()), nodes,
-                                  TxnOp::Get(keys.Manager())},
+                                  TxnOp::Get(keys.Manager()), progress},
                                  {}));
-  if (!txn.succeeded || txn.responses.size() != 4) {
+  if (!txn.succeeded || txn.responses.size() != 5) {
     return Status::MalformedMessage("etcd status snapshot returned " +
-                                    std::to_string(txn.responses.size()) + " responses, want 4");
+                                    std::to_string(txn.responses.size()) + " responses, want 5");
   }
   ClusterStatusInfo info;
   info.revision = txn.revision;
@@ -118,7 +122,51 @@ Result<ClusterStatusInfo> ReadClusterStatus(EtcdClient& etcd, const KeyLayout& k
     info.manager = txn.responses[3].kvs[0].value;
     info.manager_term = txn.responses[3].kvs[0].create_revision;
   }
+  for (const auto& kv : txn.responses[4].kvs) {
+    auto parsed = Json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_object()) info.rebuild_progress.push_back(std::move(parsed));
+  }
   return info;
+}
+
+Json RebuildStatusToJson(const ClusterStatusInfo& info) {
+  uint64_t slots = 0, pgs = 0;
+  Json by_fs = Json::array();
+  if (info.map) {
+    for (const auto& [name, fs] : info.map->filesystems) {
+      std::set<uint32_t> fs_pgs;
+      for (const auto& slot : fs.recovering) fs_pgs.insert(slot.pg);
+      slots += fs.recovering.size();
+      pgs += fs_pgs.size();
+      if (fs.recovering.empty()) continue;
+      Json list = Json::array();
+      for (const auto& slot : fs.recovering) {
+        list.push_back(Json{{"pg", slot.pg},
+                            {"index", slot.index},
+                            {"node", slot.node.str()},
+                            {"kind", std::string(RecoveryKindName(slot.kind))},
+                            {"since_ms", slot.since_ms}});
+      }
+      by_fs.push_back(Json{{"name", name}, {"pgs", fs_pgs.size()}, {"slots", std::move(list)}});
+    }
+  }
+  Json nodes = Json::array();
+  double rate = 0;
+  uint64_t done_pgs = 0, bytes = 0;
+  for (const auto& p : info.rebuild_progress) {
+    if (p.value("state", "idle") != "idle") rate += p.value("rate_bytes_per_s", 0.0);
+    done_pgs += p.value("pgs_done", uint64_t{0});
+    bytes += p.value("bytes", uint64_t{0});
+    nodes.push_back(p);
+  }
+  return Json{{"active", slots > 0},
+              {"pgs_remaining", pgs},
+              {"slots_remaining", slots},
+              {"pgs_done", done_pgs},
+              {"bytes_written", bytes},
+              {"rate_bytes_per_s", rate},
+              {"filesystems", std::move(by_fs)},
+              {"nodes", std::move(nodes)}};
 }
 
 Json ClusterStatusToJson(const ClusterStatusInfo& info) {
@@ -155,8 +203,27 @@ Json ClusterStatusToJson(const ClusterStatusInfo& info) {
   }
   Json domain_list = Json::array();
   for (const auto& d : domains) domain_list.push_back(d);
+  Json filesystems = Json::array();
+  std::string protection = "full";
+  auto rank = [](const std::string& state) {
+    return state == "unavailable" ? 4 : state == "critical" ? 3 : state == "degraded" ? 2 : 1;
+  };
+  uint64_t recovering = 0;
+  if (info.map) {
+    for (const auto& [name, fs] : info.map->filesystems) {
+      Json f = FilesystemStatusToJson(fs, &*info.map);
+      const std::string state = f.value("state", "full");
+      if (rank(state) > rank(protection)) protection = state;
+      recovering += fs.recovering.size();
+      filesystems.push_back(std::move(f));
+    }
+  }
+  Json rebuild = RebuildStatusToJson(info);
   const bool healthy = !info.manager.empty() && !node_list.empty() && all_up;
   return Json{{"cluster", info.config.name},
+              {"protection", protection},
+              {"filesystems", std::move(filesystems)},
+              {"rebuild", std::move(rebuild)},
               {"epoch", info.map ? info.map->epoch.value : uint64_t{0}},
               {"manager", info.manager},
               {"nodes", std::move(node_list)},

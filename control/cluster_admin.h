@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -39,11 +40,16 @@ struct ClusterStatusInfo {
   std::string manager;                // holder of the election key, "" if none
   int64_t manager_term = 0;           // its create_revision, 0 if none
   int64_t revision = 0;               // etcd revision the snapshot was read at
+  std::vector<nlohmann::json> rebuild_progress;  // each node's RebuildWorker progress
 };
 
 // Reads config, map, registrations and manager key in ONE consistent snapshot (a single
 // read-only txn). Returns exists=false (not an error) when the cluster was never created.
 Result<ClusterStatusInfo> ReadClusterStatus(EtcdClient& etcd, const KeyLayout& keys);
+
+// The rebuild part of the status: {active, pgs_remaining, slots_remaining, pgs_done,
+// bytes_written, rate_bytes_per_s, filesystems [{name, pgs, slots [...]}], nodes [progress]}.
+nlohmann::json RebuildStatusToJson(const ClusterStatusInfo& info);
 
 // The stable status JSON of include/cvfs/admin.h (docs/admin/cli.md) built from `info`.
 nlohmann::json ClusterStatusToJson(const ClusterStatusInfo& info);

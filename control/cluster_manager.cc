@@ -190,24 +190,26 @@ Result<std::optional<ClusterMap>> ReadMap(EtcdClient& etcd, const KeyLayout& key
 
 ClusterManager::ClusterManager(std::shared_ptr<EtcdClient> etcd, KeyLayout keys, NodeId self,
                                int64_t term, Duration elected_after, Clock* clock,
-                               std::function<void()> on_deposed)
+                               std::function<void()> on_deposed, RecoveryOptions recovery)
     : etcd_(std::move(etcd)),
       keys_(std::move(keys)),
       self_(std::move(self)),
       term_(term),
       elected_after_(elected_after),
       clock_(clock ? clock : &Clock::System()),
-      on_deposed_(std::move(on_deposed)) {}
+      on_deposed_(std::move(on_deposed)),
+      recovery_(recovery) {}
 
 Result<std::unique_ptr<ClusterManager>> ClusterManager::Start(std::shared_ptr<EtcdClient> etcd,
                                                               KeyLayout keys, NodeId self,
                                                               int64_t term, Duration elected_after,
                                                               Clock* clock,
-                                                              std::function<void()> on_deposed) {
+                                                              std::function<void()> on_deposed,
+                                                              RecoveryOptions recovery) {
   if (term <= 0) return Status::InvalidArgument("manager term must be positive");
   auto manager = std::unique_ptr<ClusterManager>(
       new ClusterManager(std::move(etcd), std::move(keys), std::move(self), term, elected_after,
-                         clock, std::move(on_deposed)));
+                         clock, std::move(on_deposed), recovery));
   manager->thread_ = std::thread([m = manager.get()] { m->Run(); });
   return manager;
 }
@@ -277,12 +279,53 @@ bool ClusterManager::ReconcileOnce() {
           "back)",
           name, message);
     }
+    // Recovery: returning nodes, completion records, slots of nodes past their grace.
+    std::vector<RebuildDoneRecord> done;
+    std::vector<std::string> done_keys;
+    if (auto records = etcd_->GetPrefix(keys_.RebuildDonePrefix()); records.ok()) {
+      for (const auto& kv : records->kvs) {
+        auto parsed = nlohmann::json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+        auto record = parsed.is_discarded() ? Result<RebuildDoneRecord>(Status::MalformedMessage(
+                                                  "not JSON"))
+                                            : RebuildDoneFromJson(parsed);
+        done_keys.push_back(kv.key);
+        if (!record.ok()) {
+          LOG_WARN("manager.bad_rebuild_record key={} error={}", kv.key,
+                   record.status().ToString());
+          continue;
+        }
+        done.push_back(std::move(record).value());
+      }
+    } else {
+      LOG_WARN("manager.read_failed what=rebuild error={}", records.status().ToString());
+    }
+    std::vector<std::pair<std::string, std::string>> rebuild_failures;
+    const ClusterMap* before = current->has_value() ? &**current : nullptr;
+    if (PlanRecovery(before, &next, done, recovery_, now_ms, &transitions, &rebuild_failures)) {
+      if (!changed) {
+        next.epoch = next.epoch.Next();
+        next.updated_ms = now_ms;
+        changed = true;
+      }
+    }
+    for (const auto& [name, message] : rebuild_failures) {
+      auto it = rebuild_failed_at_.find(name);
+      if (it != rebuild_failed_at_.end() && it->second == next.epoch.value) continue;
+      rebuild_failed_at_[name] = next.epoch.value;
+      LOG_ERROR(
+          "manager.rebuild_impossible filesystem={} error=\"{}\" (its PGs stay degraded until "
+          "nodes come back or join)",
+          name, message);
+    }
     for (auto it = place_failed_at_.begin(); it != place_failed_at_.end();) {
       it = next.filesystems.contains(it->first) || !defined->contains(it->first)
                ? place_failed_at_.erase(it)
                : std::next(it);
     }
-    if (!changed) return true;
+    if (!changed) {
+      for (const auto& key : done_keys) (void)etcd_->Delete(key);
+      return true;
+    }
     auto write = WriteMapFenced(*etcd_, keys_, next, mod_revision, term_);
     if (!write.ok()) {
       LOG_WARN("manager.write_failed epoch={} error={}", next.epoch.value,
@@ -295,6 +338,8 @@ bool ClusterManager::ReconcileOnce() {
       return false;
     }
     if (write->outcome == MapWriteOutcome::kMapMoved) continue;
+    // Their slots are out of the written map (or were stale): the records are spent.
+    for (const auto& key : done_keys) (void)etcd_->Delete(key);
     {
       std::lock_guard<std::mutex> lock(mu_);
       written_epoch_ = next.epoch.value;
@@ -327,6 +372,7 @@ void ClusterManager::Run() {
     };
     watch_prefix(keys_.NodesPrefix(), &watch_);
     watch_prefix(keys_.FilesystemsPrefix(), &fs_watch_);
+    watch_prefix(keys_.RebuildDonePrefix(), &rebuild_watch_);
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, kReconcileInterval, [&] { return stopping_ || dirty_; });
@@ -355,6 +401,8 @@ void ClusterManager::Stop() {
   watch_.reset();
   if (fs_watch_) fs_watch_->Stop();
   fs_watch_.reset();
+  if (rebuild_watch_) rebuild_watch_->Stop();
+  rebuild_watch_.reset();
 }
 
 }  // namespace cvfs::control

@@ -17,8 +17,8 @@
 // that is not in the map yet: AssignPlacementGroups(map, {N, P, pg_count}) over the
 // reconciled nodes, written into ClusterMap::filesystems in the same fenced write (one epoch
 // step). A placed filesystem's table is never recomputed here when nodes go down or come
-// back: readers decode around down members, and moving cells to a new table is the
-// rebalance/rebuild work of a later issue. When placement fails (fewer eligible failure
+// back; slots move only through PlanRecovery (control/recovery_planner.h): resync of
+// returning nodes, reassignment after the grace period, completion records. When placement fails (fewer eligible failure
 // domains than N+P) the manager logs `manager.place_failed` once and retries when the map
 // changes (a node joins or comes back), not on every round. A round in which neither
 // membership nor definitions changed writes nothing.
@@ -44,6 +44,7 @@
 #include "control/etcd_client.h"
 #include "control/keys.h"
 #include "core/clock.h"
+#include "control/recovery_planner.h"
 #include "core/cluster_map.h"
 
 namespace cvfs::control {
@@ -111,7 +112,8 @@ class ClusterManager {
   static Result<std::unique_ptr<ClusterManager>> Start(std::shared_ptr<EtcdClient> etcd,
                                                        KeyLayout keys, NodeId self, int64_t term,
                                                        Duration elected_after, Clock* clock,
-                                                       std::function<void()> on_deposed = {});
+                                                       std::function<void()> on_deposed = {},
+                                                       RecoveryOptions recovery = {});
   ~ClusterManager();  // Stop()
   ClusterManager(const ClusterManager&) = delete;
   ClusterManager& operator=(const ClusterManager&) = delete;
@@ -127,7 +129,8 @@ class ClusterManager {
 
  private:
   ClusterManager(std::shared_ptr<EtcdClient> etcd, KeyLayout keys, NodeId self, int64_t term,
-                 Duration elected_after, Clock* clock, std::function<void()> on_deposed);
+                 Duration elected_after, Clock* clock, std::function<void()> on_deposed,
+                 RecoveryOptions recovery);
   void Run();
   // One read-reconcile-write round; returns false when deposed.
   bool ReconcileOnce();
@@ -140,6 +143,7 @@ class ClusterManager {
   const Duration elected_after_;
   Clock* const clock_;
   const std::function<void()> on_deposed_;
+  const RecoveryOptions recovery_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -154,6 +158,9 @@ class ClusterManager {
   std::map<std::string, uint64_t> place_failed_at_;
   std::unique_ptr<EtcdWatch> watch_;
   std::unique_ptr<EtcdWatch> fs_watch_;
+  std::unique_ptr<EtcdWatch> rebuild_watch_;
+  // Manager thread only: filesystem -> epoch at which re-placing its slots last failed.
+  std::map<std::string, uint64_t> rebuild_failed_at_;
   std::thread thread_;
 };
 

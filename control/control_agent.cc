@@ -54,7 +54,8 @@ ControlAgent::~ControlAgent() { Stop(); }
 
 void ControlAgent::OnElected(int64_t term, Duration waited) {
   auto manager =
-      ClusterManager::Start(etcd_, keys_, options_.self.id, term, waited, options_.clock);
+      ClusterManager::Start(etcd_, keys_, options_.self.id, term, waited, options_.clock, {},
+                            options_.recovery);
   if (!manager.ok()) {
     LOG_ERROR("manager.start_failed term={} error={}", term, manager.status().ToString());
     return;

@@ -22,6 +22,7 @@
 #include "control/manager_election.h"
 #include "control/map_watcher.h"
 #include "control/node_registrar.h"
+#include "control/recovery_planner.h"
 #include "core/clock.h"
 #include "core/cluster_map.h"
 
@@ -34,6 +35,7 @@ struct ControlAgentOptions {
   int64_t lease_ttl_s = 10;
   bool manager_eligible = true;
   Clock* clock = nullptr;  // nullptr: SystemClock
+  RecoveryOptions recovery;  // used while this node is the manager
 };
 
 class ControlAgent {

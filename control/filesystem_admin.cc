@@ -190,8 +190,13 @@ Json FilesystemStatusToJson(const FilesystemInfo& fs, const ClusterMap* map) {
               {"created_ms", fs.created_ms},
               {"placed", fs.placed()},
               {"placement", nullptr},
+              {"state", "unplaced"},
               {"pgs_degraded", 0},
+              {"pgs_critical", 0},
               {"pgs_unavailable", 0},
+              {"pgs_rebuilding", 0},
+              {"pgs_by_missing_cells", Json::object()},
+              {"recovering_slots", 0},
               {"members_down", 0}};
   if (!fs.placed() || map == nullptr) return out;
   const PlacementStats stats = ComputePlacementStats(*map, fs.groups);
@@ -203,23 +208,50 @@ Json FilesystemStatusToJson(const FilesystemInfo& fs, const ClusterMap* map) {
                       {"nodes", stats.nodes},
                       {"max_primaries", stats.max_primaries},
                       {"mean_primaries", stats.mean_primaries}};
-  uint64_t degraded = 0, unavailable = 0, members_down = 0;
+  // A PG lacks a cell when its member is down or recovering (not yet current).
+  uint64_t degraded = 0, critical = 0, unavailable = 0, members_down = 0, rebuilding = 0;
+  const int p = fs.geometry.parity_cells;
+  Json by_missing = Json::object();
   for (const PlacementGroup& pg : fs.groups) {
-    int up = 0;
-    for (const PgMember& m : pg.members) {
-      auto it = map->nodes.find(m.node);
-      if (it != map->nodes.end() && it->second.state == NodeState::kUp) {
+    int up = 0, missing = 0;
+    bool recovering = false;
+    for (size_t i = 0; i < pg.members.size(); ++i) {
+      auto it = map->nodes.find(pg.members[i].node);
+      const bool member_up = it != map->nodes.end() && it->second.state == NodeState::kUp;
+      if (member_up) {
         ++up;
       } else {
         ++members_down;
       }
+      if (fs.IsRecovering(pg.id, static_cast<int>(i))) {
+        recovering = true;
+        ++missing;
+      } else if (!member_up) {
+        ++missing;
+      }
     }
-    if (up < static_cast<int>(pg.members.size())) ++degraded;
-    if (up < fs.geometry.data_cells) ++unavailable;
+    if (missing > 0) {
+      ++degraded;
+      const std::string key = std::to_string(missing);
+      by_missing[key] = by_missing.value(key, 0) + 1;
+    }
+    if (missing == p) ++critical;
+    if (missing > p || up < fs.geometry.data_cells) ++unavailable;
+    if (recovering) ++rebuilding;
   }
   out["pgs_degraded"] = degraded;
+  out["pgs_critical"] = critical;
   out["pgs_unavailable"] = unavailable;
+  out["pgs_rebuilding"] = rebuilding;
+  out["pgs_by_missing_cells"] = std::move(by_missing);
+  out["recovering_slots"] = fs.recovering.size();
   out["members_down"] = members_down;
+  // The worst PG decides: full (every cell current), degraded (some PG lacks fewer than P),
+  // critical (some PG lacks P: one more failure loses data), unavailable (lacks more).
+  out["state"] = unavailable > 0 ? "unavailable"
+                 : critical > 0  ? "critical"
+                 : degraded > 0  ? "degraded"
+                                 : "full";
   return out;
 }
 

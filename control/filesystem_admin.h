@@ -64,9 +64,12 @@ Result<ClusterMap> WaitForPlacement(EtcdClient& etcd, const KeyLayout& keys,
 // The stable status JSON of one filesystem (docs/admin/cli.md):
 //   {name, id, protection "4+2", data_cells, parity_cells, cell_bytes, stripe_bytes, pg_count,
 //    created_ms, placed, placement {drives, max_cells, min_cells, mean_cells, max_over_mean,
-//    nodes, max_primaries, mean_primaries} (null until placed), pgs_degraded (PGs with a
-//    member whose node is not up), pgs_unavailable (PGs with fewer than N members up),
-//    members_down (member slots on nodes that are not up)}.
+//    nodes, max_primaries, mean_primaries} (null until placed), state ("unplaced", "full",
+//    "degraded", "critical", "unavailable"), pgs_degraded (PGs lacking a cell: a member
+//    down or recovering), pgs_critical (PGs lacking exactly P cells: one more failure loses
+//    data), pgs_unavailable (PGs lacking more than P cells, or with fewer than N members up),
+//    pgs_rebuilding (PGs with a recovering slot), pgs_by_missing_cells {"1": n, "2": m},
+//    recovering_slots, members_down (member slots on nodes that are not up)}.
 // `fs` is the map's entry when placed, else the definition; `map` may be null (no map yet).
 nlohmann::json FilesystemStatusToJson(const FilesystemInfo& fs, const ClusterMap* map);
 

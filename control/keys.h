@@ -13,12 +13,17 @@
 //   filesystems/<name>  a filesystem definition (FilesystemInfo JSON without groups),
 //                   written once by `cvfs fs create` with a create-if-absent txn; the
 //                   manager places it into the map (ClusterMap::filesystems)
+//   rebuild/done/<fs_id>/<pg>  a PG's primary reports its recovering slots current
+//                   (RebuildDoneRecord JSON); the manager clears them from the map and
+//                   deletes the record
+//   rebuild/progress/<node>  a node's rebuild progress (JSON), bound to its lease
 //   filesystem-next-id  the next filesystem id to hand out (decimal text); advanced in the
 //                   same txn that writes a definition, so ids are unique and never reused
 //
 // Thread-safety: KeyLayout is immutable after construction; safe to share.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -53,6 +58,12 @@ class KeyLayout {
     return FilesystemsPrefix() + std::string(name);
   }
   std::string FilesystemNextId() const { return Root() + "filesystem-next-id"; }
+  std::string RebuildDonePrefix() const { return Root() + "rebuild/done/"; }
+  std::string RebuildDone(uint32_t fs_id, uint32_t pg) const {
+    return RebuildDonePrefix() + std::to_string(fs_id) + "/" + std::to_string(pg);
+  }
+  std::string RebuildProgressPrefix() const { return Root() + "rebuild/progress/"; }
+  std::string RebuildProgress(const NodeId& id) const { return RebuildProgressPrefix() + id.str(); }
 
   // The node id of a key under NodesPrefix(); kInvalidArgument for any other key.
   Result<NodeId> NodeIdFromKey(std::string_view key) const;

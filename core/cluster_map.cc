@@ -212,7 +212,29 @@ nlohmann::json FilesystemInfoToJson(const FilesystemInfo& fs) {
            {"created_ms", fs.created_ms}};
   if (fs.root_squash) out["root_squash"] = true;
   if (!fs.groups.empty()) out["groups"] = PlacementGroupsToJson(fs.groups);
+  if (!fs.recovering.empty()) {
+    json slots = json::array();
+    for (const RecoveringSlot& slot : fs.recovering) {
+      slots.push_back(json{{"pg", slot.pg},
+                           {"index", slot.index},
+                           {"node", slot.node.str()},
+                           {"kind", std::string(RecoveryKindName(slot.kind))},
+                           {"since_ms", slot.since_ms}});
+    }
+    out["recovering"] = std::move(slots);
+  }
   return out;
+}
+
+std::string_view RecoveryKindName(RecoveryKind kind) {
+  return kind == RecoveryKind::kResync ? "resync" : "rebuild";
+}
+
+bool FilesystemInfo::IsRecovering(uint32_t pg, int index) const {
+  for (const RecoveringSlot& slot : recovering) {
+    if (slot.pg == pg && slot.index == index) return true;
+  }
+  return false;
 }
 
 Result<FilesystemInfo> FilesystemInfoFromJson(const nlohmann::json& json_value) {
@@ -258,6 +280,36 @@ Result<FilesystemInfo> FilesystemInfoFromJson(const nlohmann::json& json_value) 
                                     " wide, the geometry needs " +
                                     std::to_string(fs.geometry.width()));
       }
+    }
+  }
+  if (const json* slots = Field(json_value, "recovering"); slots != nullptr && !slots->is_null()) {
+    if (!slots->is_array()) return Malformed(where, "recovering is not an array");
+    if (slots->size() > size_t(fs.pg_count) * size_t(fs.geometry.width())) {
+      return Malformed(where, "recovering lists more slots than the table has");
+    }
+    for (const json& j : *slots) {
+      if (!j.is_object()) return Malformed(where, "recovering entry is not an object");
+      RecoveringSlot slot;
+      CVFS_RETURN_IF_ERROR(GetBoundedInt(j, "pg", where, 0, int64_t(fs.pg_count) - 1, &value));
+      slot.pg = static_cast<uint32_t>(value);
+      CVFS_RETURN_IF_ERROR(GetBoundedInt(j, "index", where, 0, fs.geometry.width() - 1, &value));
+      slot.index = static_cast<uint16_t>(value);
+      std::string node;
+      CVFS_RETURN_IF_ERROR(GetString(j, "node", true, where, &node));
+      if (Status s = ValidateNodeId(node); !s.ok()) return Malformed(where, s.message());
+      slot.node = NodeId(std::move(node));
+      std::string kind;
+      CVFS_RETURN_IF_ERROR(GetString(j, "kind", true, where, &kind));
+      if (kind != "rebuild" && kind != "resync") {
+        return Malformed(where, "recovering kind '" + kind + "' is not rebuild or resync");
+      }
+      slot.kind = kind == "resync" ? RecoveryKind::kResync : RecoveryKind::kRebuild;
+      CVFS_RETURN_IF_ERROR(GetInt64(j, "since_ms", false, where, &slot.since_ms));
+      if (fs.IsRecovering(slot.pg, slot.index)) {
+        return Malformed(where, "recovering lists PG " + std::to_string(slot.pg) + " slot " +
+                                    std::to_string(slot.index) + " twice");
+      }
+      fs.recovering.push_back(std::move(slot));
     }
   }
   return fs;

@@ -86,12 +86,33 @@ struct NodeEntry {
   bool operator==(const NodeEntry&) const = default;
 };
 
+// A PG slot whose member does not yet hold every committed cell (and, for the first P+1
+// members, every metadata record) of its PG: a replacement member being rebuilt after its
+// predecessor's grace period ran out, or a member that came back after missing writes and
+// is being resynced. Readers never read from a recovering slot (they decode around it);
+// writers include it, so every stripe written after the slot was assigned is current there.
+// The PG's primary brings the slot up to date and reports it done; the manager then drops
+// the entry (only if `node` still holds the slot, so a stale report cannot clear a newer
+// assignment). docs/design/rebuild.md.
+enum class RecoveryKind { kRebuild, kResync };
+std::string_view RecoveryKindName(RecoveryKind kind);  // "rebuild", "resync"
+
+struct RecoveringSlot {
+  uint32_t pg = 0;
+  uint16_t index = 0;  // member index = cell index
+  NodeId node;         // the member being brought up to date
+  RecoveryKind kind = RecoveryKind::kRebuild;
+  int64_t since_ms = 0;  // wall clock when the slot started recovering
+
+  bool operator==(const RecoveringSlot&) const = default;
+};
+
 // A filesystem: its protection scheme and, once the manager placed it, its PG table.
 // Defined by `cvfs fs create` (stored under KeyLayout::FilesystemsPrefix() without groups);
 // the manager copies it into the map with `groups` filled (pg_count PGs of N+P members).
-// The table is computed once, when the filesystem is placed, and then kept while nodes go
-// down and come back (reads decode around missing members); moving data to a new layout is
-// the rebuild/rebalance work of a later issue.
+// The table is computed when the filesystem is placed; afterwards the manager changes a
+// slot only when its member's grace period ran out (rebuild onto a replacement), and lists
+// in `recovering` the slots whose member is not yet up to date.
 struct FilesystemInfo {
   std::string name;  // [A-Za-z0-9._-], 1..64, starts with a letter or digit
   uint32_t id = 0;   // > 0, unique in the cluster, never reused; part of every cell key
@@ -100,8 +121,11 @@ struct FilesystemInfo {
   int64_t created_ms = 0;
   bool root_squash = false;            // namespace requests from uid 0 act as nobody (65534)
   std::vector<PlacementGroup> groups;  // empty: not placed yet
+  std::vector<RecoveringSlot> recovering;  // sorted by (pg, index); at most one per slot
 
   bool placed() const { return !groups.empty(); }
+  // True when (pg, index) is listed in `recovering`.
+  bool IsRecovering(uint32_t pg, int index) const;
   bool operator==(const FilesystemInfo&) const = default;
 };
 

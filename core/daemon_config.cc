@@ -20,6 +20,8 @@ const std::vector<std::string>& DaemonConfigKeys() {
                                                 "auth.require",
                                                 "server.handler_threads",
                                                 "server.coordinator_threads",
+                                                "rebuild.node_grace_s",
+                                                "rebuild.bandwidth_mib",
                                                 "debug.crash_at",
                                                 "scrub.bandwidth_mib",
                                                 "scrub.interval_s",
@@ -74,6 +76,8 @@ Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* config,
   CVFS_RETURN_IF_ERROR(Assign(file, "auth.require", &config->require_auth));
   CVFS_RETURN_IF_ERROR(Assign(file, "server.handler_threads", &config->handler_threads));
   CVFS_RETURN_IF_ERROR(Assign(file, "server.coordinator_threads", &config->coordinator_threads));
+  CVFS_RETURN_IF_ERROR(Assign(file, "rebuild.node_grace_s", &config->rebuild_node_grace_s));
+  CVFS_RETURN_IF_ERROR(Assign(file, "rebuild.bandwidth_mib", &config->rebuild_bandwidth_mib));
   CVFS_RETURN_IF_ERROR(Assign(file, "debug.crash_at", &config->crash_at));
   CVFS_RETURN_IF_ERROR(Assign(file, "scrub.bandwidth_mib", &config->scrub_bandwidth_mib));
   CVFS_RETURN_IF_ERROR(Assign(file, "scrub.interval_s", &config->scrub_interval_s));
@@ -118,6 +122,12 @@ Status DaemonConfig::Validate() const {
   }
   if (scrub_interval_s < 0 || scrub_interval_s > 31'536'000) {
     return bad("scrub.interval_s must be in 0..31536000 (0: passes on request only)");
+  }
+  if (rebuild_node_grace_s < 1 || rebuild_node_grace_s > 30 * 24 * 3600) {
+    return bad("rebuild.node_grace_s must be in 1..2592000");
+  }
+  if (rebuild_bandwidth_mib < 0 || rebuild_bandwidth_mib > 1 << 20) {
+    return bad("rebuild.bandwidth_mib must be in 0..1048576 (0: no limit)");
   }
   if (!crash_at.empty() && crash_at != "before_parity" && crash_at != "after_parity" &&
       crash_at != "mid_commit" && crash_at != "after_commit") {

@@ -38,6 +38,13 @@ struct DaemonConfig {
   int handler_threads = 4;      // [server] handler_threads
   int coordinator_threads = 4;  // [server] coordinator_threads
 
+  // Rebuild (docs/design/rebuild.md). The grace periods are the manager's: the elected
+  // manager's configuration applies cluster-wide, so give every node the same values.
+  int rebuild_node_grace_s = 600;  // [rebuild] node_grace_s: a down node's slots move after this
+  // [rebuild] bandwidth_mib: cells this node writes per second while rebuilding (0: no limit),
+  // so that jobs keep most of the bandwidth.
+  int rebuild_bandwidth_mib = 200;
+
   // Fault injection for tests (docs/design/datapath.md): kill the daemon with SIGKILL the
   // first time a stripe write reaches this point; "" = off. CVFS_CRASH_AT overrides it.
   std::string crash_at;  // [debug] crash_at

@@ -29,12 +29,17 @@ Result<MetaRoute> RouteMetaPg(const ClusterMap& map, const FilesystemInfo& fs, u
                             std::to_string(route.pg->members.size()) + " members, fewer than " +
                             std::to_string(copies) + " metadata replicas");
   }
+  int first_up = -1;
   for (size_t i = 0; i < copies; ++i) {
     const bool up = NodeIsUp(map, route.pg->members[i].node);
+    const bool current = up && !fs.IsRecovering(pg_id, static_cast<int>(i));
     route.replicas.push_back(static_cast<int>(i));
     route.up.push_back(up);
-    if (up && route.primary < 0) route.primary = static_cast<int>(i);
+    route.current.push_back(current);
+    if (up && first_up < 0) first_up = static_cast<int>(i);
+    if (current && route.primary < 0) route.primary = static_cast<int>(i);
   }
+  if (route.primary < 0) route.primary = first_up;
   return route;
 }
 

@@ -25,7 +25,10 @@ struct MetaRoute {
   uint32_t pg_id = 0;
   std::vector<int> replicas;  // member indices 0..P (the first P+1 members)
   std::vector<bool> up;       // per entry of `replicas`
-  int primary = -1;           // member index of the first up replica; -1 when none is up
+  std::vector<bool> current;  // per entry of `replicas`: up and not recovering
+  // Member index of the first current replica; when none is current, of the first up one
+  // (its takeover check copies the PG from any replica ahead of it); -1 when none is up.
+  int primary = -1;
 
   const PgMember& member(int index) const { return pg->members[index]; }
   // "metadata of PG 17: none of its 3 replicas is up" when primary < 0.

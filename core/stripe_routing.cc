@@ -29,8 +29,8 @@ Status StripeRoute::CheckWritable() const {
                              " needs " + std::to_string(n));
 }
 
-Result<StripeRoute> RouteStripe(const ClusterMap& map, const FilesystemInfo& fs, uint64_t inode,
-                                uint64_t stripe) {
+Result<StripeRoute> RoutePlacementGroup(const ClusterMap& map, const FilesystemInfo& fs,
+                                        uint32_t pg_id) {
   if (!fs.placed() || fs.pg_count == 0) {
     return Status::NotFound("filesystem '" + fs.name + "' is not placed yet");
   }
@@ -38,23 +38,39 @@ Result<StripeRoute> RouteStripe(const ClusterMap& map, const FilesystemInfo& fs,
     return Status::Internal("filesystem '" + fs.name + "' has " + std::to_string(fs.groups.size()) +
                             " PGs, pg_count " + std::to_string(fs.pg_count));
   }
+  if (pg_id >= fs.pg_count) {
+    return Status::InvalidArgument("PG " + std::to_string(pg_id) + " out of range: '" + fs.name +
+                                   "' has " + std::to_string(fs.pg_count));
+  }
   StripeRoute route;
   route.fs = &fs;
-  route.pg = &fs.groups[PlacementGroupOf(inode, stripe, fs.pg_count)];
+  route.pg = &fs.groups[pg_id];
   if (static_cast<int>(route.pg->members.size()) != fs.geometry.width()) {
     return Status::Internal("PG " + std::to_string(route.pg->id) + " of '" + fs.name + "' has " +
                             std::to_string(route.pg->members.size()) + " members, width " +
                             std::to_string(fs.geometry.width()));
   }
   route.up.resize(route.pg->members.size());
+  route.readable.resize(route.pg->members.size());
+  int first_up = -1;
   for (size_t i = 0; i < route.pg->members.size(); ++i) {
     route.up[i] = NodeIsUp(map, route.pg->members[i].node);
-    if (route.up[i]) {
-      ++route.up_count;
-      if (route.primary < 0) route.primary = static_cast<int>(i);
-    }
+    if (!route.up[i]) continue;
+    ++route.up_count;
+    if (first_up < 0) first_up = static_cast<int>(i);
+    route.readable[i] = fs.recovering.empty() || !fs.IsRecovering(pg_id, int(i));
+    if (route.readable[i] && route.primary < 0) route.primary = static_cast<int>(i);
   }
+  if (route.primary < 0) route.primary = first_up;
   return route;
+}
+
+Result<StripeRoute> RouteStripe(const ClusterMap& map, const FilesystemInfo& fs, uint64_t inode,
+                                uint64_t stripe) {
+  if (!fs.placed() || fs.pg_count == 0) {
+    return Status::NotFound("filesystem '" + fs.name + "' is not placed yet");
+  }
+  return RoutePlacementGroup(map, fs, PlacementGroupOf(inode, stripe, fs.pg_count));
 }
 
 }  // namespace cvfs

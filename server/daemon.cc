@@ -91,11 +91,27 @@ Status Daemon::Init() {
   agent.cluster = config_.cluster;
   agent.self = BuildRecord();
   agent.lease_ttl_s = config_.lease_ttl_s;
+  agent.recovery.node_grace_ms = int64_t{config_.rebuild_node_grace_s} * 1000;
   CVFS_ASSIGN_OR_RETURN(agent_, control::ControlAgent::Start(std::move(agent)));
+  RebuildWorkerOptions rebuild;
+  rebuild.self = NodeId(config_.node_id);
+  rebuild.bandwidth_bytes_per_s = uint64_t(config_.rebuild_bandwidth_mib) << 20;
+  rebuild.report_done = [this](const control::RebuildDoneRecord& record) -> Status {
+    const std::string value = control::RebuildDoneToJson(record).dump();
+    return agent_->etcd()->Put(agent_->keys().RebuildDone(record.fs_id, record.pg), value).status();
+  };
+  rebuild.publish_progress = [this](const nlohmann::json& progress) {
+    auto put = agent_->etcd()->Put(agent_->keys().RebuildProgress(NodeId(config_.node_id)),
+                                   progress.dump(), agent_->registration_lease());
+    if (!put.ok()) LOG_DEBUG("rebuild.progress_not_published error={}", put.status().ToString());
+  };
+  rebuild_ = std::make_unique<RebuildWorker>(*endpoint_, *data_, *meta_, clock_, std::move(rebuild));
+  rebuild_->Start();
   agent_->SetMapCallback([this, node = config_.node_id](const ClusterMap& map) {
     data_->SetMap(map);
     meta_->SetMap(map);
     scrubber_->SetMap(map);
+    rebuild_->SetMap(map);
     int up = 0, down = 0;
     for (const auto& [id, entry] : map.nodes) {
       if (entry.state == NodeState::kUp) ++up;
@@ -231,9 +247,11 @@ void Daemon::Shutdown() {
   stop_cv_.notify_all();
   if (maintenance_.joinable()) maintenance_.join();
   if (scrubber_ != nullptr) scrubber_->Stop();  // it calls peers and reads the stores
+  if (rebuild_ != nullptr) rebuild_->Stop();
   // Leave the cluster first: peers see this node down now rather than at lease expiry.
   if (agent_ != nullptr) agent_->Stop();
   if (endpoint_ != nullptr) endpoint_->Shutdown();
+  rebuild_.reset();
   agent_.reset();
   scrubber_.reset();
   data_.reset();  // after the endpoint: no handler runs any more

@@ -35,6 +35,7 @@
 #include "server/drive_set.h"
 #include "server/meta/meta_service.h"
 #include "server/meta/meta_store.h"
+#include "server/rebuild_worker.h"
 #include "server/state_dir.h"
 #include "server/store/cell_store.h"
 
@@ -77,6 +78,7 @@ class Daemon {
   std::unique_ptr<meta::MetaStore> meta_store_;  // <state_dir>/meta
   std::unique_ptr<meta::MetaService> meta_;
   std::unique_ptr<control::ControlAgent> agent_;
+  std::unique_ptr<RebuildWorker> rebuild_;
 
   std::mutex mu_;
   std::condition_variable stop_cv_;

@@ -51,6 +51,10 @@ int main(int argc, char** argv) {
   app.add_option("--munge-socket", flags.munge_socket, "munged socket path");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error");
   app.add_option("--log-file", flags.log_file, "log file (default: stderr)");
+  app.add_option("--rebuild-grace", flags.rebuild_node_grace_s,
+                 "seconds a node may be down before its data is rebuilt elsewhere (manager)");
+  app.add_option("--rebuild-bandwidth", flags.rebuild_bandwidth_mib,
+                 "MiB/s this node may write while rebuilding (0: no limit)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -90,6 +94,8 @@ int main(int argc, char** argv) {
   if (given("--munge-socket")) config.munge_socket = flags.munge_socket;
   if (given("--log-level")) config.log_level = flags.log_level;
   if (given("--log-file")) config.log_file = flags.log_file;
+  if (given("--rebuild-grace")) config.rebuild_node_grace_s = flags.rebuild_node_grace_s;
+  if (given("--rebuild-bandwidth")) config.rebuild_bandwidth_mib = flags.rebuild_bandwidth_mib;
   if (config.failure_domain.empty()) config.failure_domain = config.node_id;
 
   if (cvfs::Status st = config.Validate(); !st.ok()) {

@@ -18,6 +18,8 @@ void RegisterFsCommands(CLI::App& app, GlobalOptions& global, int* rc);
 void RegisterObjectCommands(CLI::App& app, GlobalOptions& global, int* rc);
 // `fsck FS [--repair]`: the namespace check (kMetaFsck to a cvfsd), root only.
 void RegisterFsckCommand(CLI::App& app, GlobalOptions& global, int* rc);
+// rebuild_commands.cc: `cvfs rebuild status`.
+void RegisterRebuildCommands(CLI::App& app, GlobalOptions& global, int* rc);
 
 // `scrub status|start`: the scrubbers of the nodes (start: root only).
 void RegisterScrubCommands(CLI::App& app, GlobalOptions& global, int* rc);

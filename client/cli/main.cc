@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   RegisterObjectCommands(app, global, &rc);
   RegisterFsckCommand(app, global, &rc);
   RegisterScrubCommands(app, global, &rc);
+  RegisterRebuildCommands(app, global, &rc);
 
   try {
     app.parse(argc, argv);

@@ -30,6 +30,22 @@ void PrintHuman(const nlohmann::json& s) {
   std::printf("nodes: %d up, %d down, %d maintenance, %d out  (%zu failure domains)\n",
               counts.value("up", 0), counts.value("down", 0), counts.value("maintenance", 0),
               counts.value("out", 0), s.value("failure_domains", nlohmann::json::array()).size());
+  for (const auto& fs : s.value("filesystems", nlohmann::json::array())) {
+    std::printf("filesystem %s (%s): %s", fs.value("name", "").c_str(),
+                fs.value("protection", "").c_str(), fs.value("state", "").c_str());
+    if (fs.value("pgs_degraded", 0) > 0) {
+      std::printf(" - %d PGs lack cells (%d critical, %d unavailable), %d rebuilding",
+                  fs.value("pgs_degraded", 0), fs.value("pgs_critical", 0),
+                  fs.value("pgs_unavailable", 0), fs.value("pgs_rebuilding", 0));
+    }
+    std::printf("\n");
+  }
+  const auto& rebuild = s.value("rebuild", nlohmann::json::object());
+  if (rebuild.value("active", false)) {
+    std::printf("rebuild: %d PGs left, %s written, %s/s (cvfs rebuild status)\n",
+                rebuild.value("pgs_remaining", 0), HumanBytes(rebuild.value("bytes_written", 0ull)).c_str(),
+                HumanBytes(static_cast<uint64_t>(rebuild.value("rate_bytes_per_s", 0.0))).c_str());
+  }
   const auto& nodes = s.value("nodes", nlohmann::json::array());
   if (nodes.empty()) {
     std::printf("\nno nodes have joined: start cvfsd with cluster = \"%s\"\n",

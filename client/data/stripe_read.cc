@@ -121,7 +121,7 @@ Status DataObjectClient::ReadStripes(const MapSnapshot& snapshot, uint64_t inode
   for (size_t r = 0; r < reads.size(); ++r) {
     const CellRead& read = reads[r];
     const StripeRoute& route = routes[read.stripe];
-    if (!route.up[read.cell]) {
+    if (!route.readable[read.cell]) {  // down, or recovering: its cell may be missing or stale
       degraded[read.stripe] = true;
       continue;
     }
@@ -227,7 +227,7 @@ Status DataObjectClient::ReadStripeDegraded(MapSnapshot snapshot, StripeRoute ro
     auto read_cells = [&](const std::vector<bool>& cells_to_read, uint64_t version) {
       net::CallGroup group(*endpoint_, width);
       for (int k = 0; k < width; ++k) {
-        if (!cells_to_read[k] || !route.up[k]) continue;
+        if (!cells_to_read[k] || !route.readable[k]) continue;
         auto peer = PeerOf(snapshot, route.member(k).node, deadline);
         if (!peer.ok()) continue;
         wire::ReadCellRequest request;
@@ -274,7 +274,8 @@ Status DataObjectClient::ReadStripeDegraded(MapSnapshot snapshot, StripeRoute ro
       // Sends to live members can stall too while sends to a dead one hold the endpoint's
       // send buffers, and such members are then skipped for a while (kUnresponsiveHold).
       // While the map says N members are up, try again until the deadline.
-      const int candidates = static_cast<int>(std::count(route.up.begin(), route.up.end(), true));
+      const int candidates =
+          static_cast<int>(std::count(route.readable.begin(), route.readable.end(), true));
       if (candidates >= n && Now() + backoff < deadline) {
         std::this_thread::sleep_for(backoff);
         backoff = std::min<Duration>(backoff * 2, kMaxBackoff);

@@ -162,6 +162,62 @@ Result<CellVersionsReply> DecodeCellVersionsReply(std::string_view payload) {
   return m;
 }
 
+std::string EncodeListStripesRequest(const ListStripesRequest& m) {
+  flatbuffers::FlatBufferBuilder b(128 + 4 * m.pgs.size());
+  auto pgs = b.CreateVector(m.pgs);
+  b.Finish(fb::CreateListStripesRequest(b, m.fs_id, m.drive_index, m.pg_count, pgs, m.after_inode,
+                                        m.after_stripe, m.from_start, m.max));
+  return Finish(b);
+}
+
+Result<ListStripesRequest> DecodeListStripesRequest(std::string_view payload) {
+  CVFS_ASSIGN_OR_RETURN(const fb::ListStripesRequest* r,
+                        Verified<fb::ListStripesRequest>(payload, "ListStripes"));
+  ListStripesRequest m;
+  m.fs_id = r->fs_id();
+  m.drive_index = r->drive_index();
+  m.pg_count = r->pg_count();
+  m.from_start = r->from_start();
+  m.after_inode = r->after_inode();
+  m.after_stripe = r->after_stripe();
+  m.max = r->max();
+  if (m.pg_count == 0) return Status::MalformedMessage("ListStripes: pg_count is 0");
+  if (m.max == 0 || m.max > kMaxListedStripes) {
+    return Status::MalformedMessage("ListStripes: max " + std::to_string(m.max) +
+                                    " outside 1.." + std::to_string(kMaxListedStripes));
+  }
+  if (r->pgs() == nullptr) return Missing("ListStripes", "pgs");
+  if (r->pgs()->size() > kMaxListedPgs) {
+    return Status::MalformedMessage("ListStripes: more than " + std::to_string(kMaxListedPgs) +
+                                    " PGs");
+  }
+  m.pgs.assign(r->pgs()->begin(), r->pgs()->end());
+  return m;
+}
+
+std::string EncodeListStripesReply(const ListStripesReply& m) {
+  flatbuffers::FlatBufferBuilder b(64 + 24 * m.stripes.size());
+  std::vector<fb::ListedStripe> stripes;
+  stripes.reserve(m.stripes.size());
+  for (const auto& s : m.stripes) stripes.emplace_back(s.inode, s.stripe, s.pg);
+  b.Finish(fb::CreateListStripesReply(b, b.CreateVectorOfStructs(stripes), m.done));
+  return Finish(b);
+}
+
+Result<ListStripesReply> DecodeListStripesReply(std::string_view payload) {
+  CVFS_ASSIGN_OR_RETURN(const fb::ListStripesReply* r,
+                        Verified<fb::ListStripesReply>(payload, "ListStripes reply"));
+  ListStripesReply m;
+  m.done = r->done();
+  if (r->stripes() != nullptr) {
+    m.stripes.reserve(r->stripes()->size());
+    for (const fb::ListedStripe* s : *r->stripes()) {
+      m.stripes.push_back({s->inode(), s->stripe(), s->pg()});
+    }
+  }
+  return m;
+}
+
 std::string EncodeReadCellRequest(const ReadCellRequest& m) {
   flatbuffers::FlatBufferBuilder b(128);
   const fb::CellAddress cell = ToWire(m.cell);

@@ -78,6 +78,29 @@ struct CellVersionsReply {
   std::vector<StoredVersion> versions;  // newest first
 };
 
+struct ListStripesRequest {
+  uint32_t fs_id = 0;
+  uint16_t drive_index = 0;
+  uint32_t pg_count = 0;
+  std::vector<uint32_t> pgs;  // ascending
+  bool from_start = true;
+  uint64_t after_inode = 0;
+  uint64_t after_stripe = 0;
+  uint32_t max = 0;
+};
+struct ListedStripe {
+  uint64_t inode = 0;
+  uint64_t stripe = 0;
+  uint32_t pg = 0;
+};
+struct ListStripesReply {
+  std::vector<ListedStripe> stripes;
+  bool done = false;
+};
+// Bounds that keep a listing within one 64 KiB message.
+inline constexpr uint32_t kMaxListedStripes = 2048;
+inline constexpr size_t kMaxListedPgs = 8192;
+
 struct ReadCellRequest {
   CellAddress cell;
   uint64_t version = 0;  // 0: committed
@@ -123,6 +146,11 @@ Result<PrepareCellRequest> DecodePrepareCellRequest(std::string_view payload);
 std::string EncodeCellVersionRequest(const CellVersionRequest& m);
 Result<CellVersionRequest> DecodeCellVersionRequest(std::string_view payload);
 
+std::string EncodeListStripesRequest(const ListStripesRequest& m);
+// Also checks max <= kMaxListedStripes, pgs.size() <= kMaxListedPgs, pg_count > 0.
+Result<ListStripesRequest> DecodeListStripesRequest(std::string_view payload);
+std::string EncodeListStripesReply(const ListStripesReply& m);
+Result<ListStripesReply> DecodeListStripesReply(std::string_view payload);
 std::string EncodeCellVersionsRequest(const CellVersionsRequest& m);
 Result<CellVersionsRequest> DecodeCellVersionsRequest(std::string_view payload);
 std::string EncodeCellVersionsReply(const CellVersionsReply& m);

@@ -30,6 +30,7 @@ enum class Method : uint16_t {
   kReportCell = 1006,      // client -> primary: ReportCellRequest -> EmptyReply
   kTruncateObject = 1007,  // client -> primary: TruncateObjectRequest -> EmptyReply
   kDeleteStripes = 1008,   // primary -> node: DeleteStripesRequest -> EmptyReply
+  kListStripes = 1009,     // primary -> member: ListStripesRequest -> ListStripesReply
 
   // 2000-2999: metadata (docs/design/namespace.md); payloads in net/wire/meta.fbs.
   // "Parent's primary": the primary of the directory's PG (inode >> 40). kMetaCreate makes
@@ -61,6 +62,10 @@ enum class Method : uint16_t {
   // cvfs CLI (root) -> any cvfsd: PartRequest{header.fs_id; body "repair"|"check"} ->
   // PartReply{body JSON report} (server/meta/meta_fsck.h).
   kMetaFsck = 2019,
+  // primary -> a replica being rebuilt or resynced: PartRequest{kind 1 on the first page,
+  // intent_id = the transfer, body: a page of the PG's records (DumpPage)} -> PartReply{}.
+  // The replica replaces the PG with the pages when the last one (done) arrives.
+  kMetaInstall = 2020,
 
   // 60000-60999: reserved for tests; never used by production code.
   kFirstTest = 60000,

@@ -65,6 +65,7 @@ void MemberService::Register() {
   endpoint_.RegisterHandler(net::Method::kCellVersions, bind(&MemberService::CellVersions));
   endpoint_.RegisterHandler(net::Method::kReadCell, bind(&MemberService::ReadCell));
   endpoint_.RegisterHandler(net::Method::kDeleteStripes, bind(&MemberService::DeleteStripes));
+  endpoint_.RegisterHandler(net::Method::kListStripes, bind(&MemberService::ListStripes));
 }
 
 Status MemberService::AddStore(size_t drive_index, CellStore* store) {
@@ -149,6 +150,39 @@ Result<std::string> MemberService::AbortCell(const net::RpcContext&, std::string
   CVFS_ASSIGN_OR_RETURN(CellStore * store, Store(request.cell.drive_index));
   CVFS_RETURN_IF_ERROR(store->Abort(ToCellKey(request.cell), request.version));
   return wire::EncodeEmptyReply();
+}
+
+Result<std::string> MemberService::ListStripes(const net::RpcContext& context,
+                                               std::string_view payload) {
+  if (context.peer_uid != 0) return Status(ErrorCode::kNotPermitted, "only cvfsd lists stripes");
+  CVFS_ASSIGN_OR_RETURN(wire::ListStripesRequest request, wire::DecodeListStripesRequest(payload));
+  CVFS_ASSIGN_OR_RETURN(CellStore * store, Store(request.drive_index));
+  CellStore::StripeRef from{request.after_inode, request.after_stripe};
+  if (!request.from_start) {
+    // Strictly after (after_inode, after_stripe).
+    if (from.stripe == UINT64_MAX) {
+      from = {from.inode + 1, 0};
+    } else {
+      from.stripe++;
+    }
+  }
+  std::sort(request.pgs.begin(), request.pgs.end());
+  wire::ListStripesReply reply;
+  CVFS_ASSIGN_OR_RETURN(
+      std::vector<CellStore::StripeRef> stripes,
+      store->ListStripes(
+          request.fs_id, from, request.max,
+          [&](uint64_t inode, uint64_t stripe) {
+            const uint32_t pg = PlacementGroupOf(inode, stripe, request.pg_count);
+            return std::binary_search(request.pgs.begin(), request.pgs.end(), pg);
+          },
+          &reply.done));
+  reply.stripes.reserve(stripes.size());
+  for (const auto& s : stripes) {
+    reply.stripes.push_back({s.inode, s.stripe, PlacementGroupOf(s.inode, s.stripe,
+                                                                 request.pg_count)});
+  }
+  return wire::EncodeListStripesReply(reply);
 }
 
 Result<std::string> MemberService::CellVersions(const net::RpcContext&, std::string_view payload) {

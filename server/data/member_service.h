@@ -67,6 +67,8 @@ class MemberService {
   Result<std::string> CellVersions(const net::RpcContext& context, std::string_view payload);
   Result<std::string> ReadCell(const net::RpcContext& context, std::string_view payload);
   Result<std::string> DeleteStripes(const net::RpcContext& context, std::string_view payload);
+  // kListStripes: the stripes of given PGs a drive holds (the rebuild's work list).
+  Result<std::string> ListStripes(const net::RpcContext& context, std::string_view payload);
 
   // The store of `drive_index`, or kInvalidArgument.
   Result<CellStore*> Store(uint16_t drive_index) const;

@@ -529,16 +529,44 @@ Result<std::string> StripeCoordinator::ReportCell(const net::RpcContext& context
   if (request.kind == wire::CellReportKind::kCorrupt) {
     CVFS_RETURN_IF_ERROR(RepairCell(op, state, request.cell.cell_index));
   }
+  RepairStaleCells(op, state);
+  return wire::EncodeEmptyReply();
+}
+
+StripeCoordinator::StaleRepair StripeCoordinator::RepairStaleCells(StripeOp& op,
+                                                                    StripeState& state) {
   // Bring every reachable member that misses the stripe's version (it was down during a
-  // write, or a commit did not reach it) up to date: a per-stripe rebuild.
+  // write, a commit did not reach it, or it is a replacement being rebuilt) up to date.
+  StaleRepair result;
   for (int k = 0; k < op.width(); ++k) {
     if (state.current[k] || !op.Reachable(k)) continue;
+    const uint32_t length = state.lengths[k];
     if (Status st = RepairCell(op, state, k); !st.ok()) {
       LOG_WARN("data.stale_cell_repair_failed cell={} error=\"{}\"", DescribeCellKey(op.Key(k)),
                st.ToString());
+      result.failed++;
+      if (result.first_error.ok()) result.first_error = st;
+      continue;
     }
+    result.cells++;
+    result.bytes += length;
   }
-  return wire::EncodeEmptyReply();
+  return result;
+}
+
+Result<StripeCoordinator::StaleRepair> StripeCoordinator::RebuildStripe(uint32_t fs_id,
+                                                                        uint64_t inode,
+                                                                        uint64_t stripe,
+                                                                        TimePoint deadline) {
+  CVFS_ASSIGN_OR_RETURN(StripeOp op, Begin(fs_id, inode, stripe, deadline));
+  StripeLocks::Guard guard(locks_, op.id);
+  // The cache may predate the member's return: ask every member.
+  cache_.Invalidate(op.id);
+  CVFS_ASSIGN_OR_RETURN(StripeState state, LoadState(op));
+  if (state.version == 0) return StaleRepair{};  // deleted (or never committed) meanwhile
+  StaleRepair result = RepairStaleCells(op, state);
+  if (result.failed > 0) return result.first_error;
+  return result;
 }
 
 }  // namespace cvfs::server

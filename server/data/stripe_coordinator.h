@@ -83,6 +83,21 @@ class StripeCoordinator {
   Result<std::string> TruncateObject(const net::RpcContext& context, std::string_view payload);
   Result<std::string> ReportCell(const net::RpcContext& context, std::string_view payload);
 
+  // Cells written by RepairStaleCells / RebuildStripe.
+  struct StaleRepair {
+    uint64_t cells = 0;
+    uint64_t bytes = 0;
+    uint64_t failed = 0;
+    Status first_error;
+  };
+  // The rebuild of one stripe (server/data/rebuild_worker.h): under the stripe lock,
+  // rediscovers its version from every member and rewrites, from N current cells, every
+  // reachable member that does not hold it committed. OK with zero cells when all are
+  // current or the stripe no longer exists; kUnavailable when this node is not its primary
+  // or fewer than N members answer; the first repair error otherwise.
+  Result<StaleRepair> RebuildStripe(uint32_t fs_id, uint64_t inode, uint64_t stripe,
+                                    TimePoint deadline);
+
   CoordinatorStats stats() const;
 
   // Scrub (server/data/scrubber.h, stripe_scrub.cc): the parity check of one stripe this
@@ -128,6 +143,8 @@ class StripeCoordinator {
                                     const std::vector<uint32_t>& lengths,
                                     net::RegisteredBufferPool::Lease& staging);
   Status RepairCell(StripeOp& op, StripeState& state, int cell);
+  // RepairCell for every reachable member not current at state.version. Requires the lock.
+  StaleRepair RepairStaleCells(StripeOp& op, StripeState& state);
 
   std::shared_ptr<const ClusterMap> map() const;
 

@@ -11,6 +11,7 @@
 #include "core/logging.h"
 #include "server/meta/link_ops.h"
 #include "server/meta/meta_parts.h"
+#include "core/stripe_routing.h"
 #include "server/meta/meta_service.h"
 #include "server/meta/meta_wire.h"
 
@@ -386,6 +387,98 @@ Result<std::string> MetaService::HandleDump(const net::RpcContext& c, std::strin
                                                     std::string(req.body), 40 * 1024, &page.done));
   const std::string body = EncodeDumpPage(page);
   return wire::EncodePartReply({body});
+}
+
+Result<std::string> MetaService::HandleInstall(const net::RpcContext& c, std::string_view p) {
+  CVFS_ASSIGN_OR_RETURN(wire::PartRequest req, wire::DecodePartRequest(p));
+  if (c.peer_uid != 0) return Status(ErrorCode::kNotPermitted, "only cvfsd may install a PG");
+  CVFS_ASSIGN_OR_RETURN(DumpPage page, DecodeDumpPage(req.body));
+  const auto key = std::make_pair(req.header.fs_id, req.header.pg);
+  std::vector<MetaStore::KeyValue> records;
+  {
+    std::lock_guard lock(installs_mu_);
+    Install& install = installs_[key];
+    if (req.kind == 1) {
+      install = Install{req.intent_id, {}};
+    } else if (install.transfer != req.intent_id) {
+      return Status::Conflict("metadata install of PG " + std::to_string(req.header.pg) +
+                              ": page of transfer " + std::to_string(req.intent_id) +
+                              " without its first page");
+    }
+    for (auto& kv : page.records) install.records.push_back(std::move(kv));
+    if (!page.done) return wire::EncodePartReply({std::string()});
+    records = std::move(install.records);
+    installs_.erase(key);
+  }
+  CVFS_RETURN_IF_ERROR(store_.ReplacePg(req.header.fs_id, req.header.pg, records));
+  counters_.catch_ups++;
+  CVFS_ASSIGN_OR_RETURN(uint64_t now, store_.LastSequence(req.header.fs_id, req.header.pg));
+  LOG_INFO("meta.installed fs={} pg={} records={} sequence={}", req.header.fs_id, req.header.pg,
+           records.size(), now);
+  return wire::EncodePartReply({std::string()});
+}
+
+Result<uint64_t> MetaService::ResyncReplica(uint32_t fs_id, uint32_t pg_id, int member) {
+  CVFS_ASSIGN_OR_RETURN(Pg pg, Resolve(fs_id, pg_id));
+  if (member < 0 || member >= static_cast<int>(pg.route.replicas.size()) ||
+      member == pg.route.primary) {
+    return Status::InvalidArgument("member " + std::to_string(member) +
+                                   " is not another metadata replica of PG " +
+                                   std::to_string(pg_id));
+  }
+  if (!pg.route.up[member]) {
+    return Status::Unavailable("replica " + pg.route.member(member).node.str() + " of PG " +
+                               std::to_string(pg_id) + " is down");
+  }
+  // Under the PG mutex nothing new is applied here; once the queue is shipped, every batch up
+  // to the copied sequence is in the copy and every later one replicates to the member.
+  std::lock_guard lock(pg.slot->mutex);
+  CVFS_RETURN_IF_ERROR(EnsureReady(pg));
+  CVFS_RETURN_IF_ERROR(AwaitReplicated(pg, LatestTicket(pg)));
+  std::vector<MetaStore::KeyValue> records;
+  std::string after;
+  bool done = false;
+  while (!done) {
+    CVFS_ASSIGN_OR_RETURN(auto page, store_.ScanPg(fs_id, pg_id, after, 40 * 1024, &done));
+    if (page.empty()) break;
+    after = page.back().first;
+    for (auto& kv : page) records.push_back(std::move(kv));
+  }
+  uint64_t transfer = 0;
+  for (const auto& kv : records) transfer = transfer * 31 + kv.first.size() + kv.second.size();
+  transfer ^= static_cast<uint64_t>(clock_.Now().time_since_epoch().count());
+  CVFS_ASSIGN_OR_RETURN(
+      net::PeerId peer,
+      peers_.Get(NodeAddress(*pg.map, pg.route.member(member).node), options_.replica_timeout));
+  uint64_t bytes = 0;
+  size_t next = 0;
+  bool first = true;
+  do {
+    DumpPage page;
+    size_t page_bytes = 0;
+    while (next < records.size() && (page.records.empty() || page_bytes < 40 * 1024)) {
+      page_bytes += records[next].first.size() + records[next].second.size();
+      page.records.push_back(records[next++]);
+    }
+    page.done = next >= records.size();
+    bytes += page_bytes;
+    const std::string body = EncodeDumpPage(page);
+    wire::PartRequest request;
+    request.header.fs_id = fs_id;
+    request.header.pg = pg_id;
+    request.header.epoch = pg.map->epoch.value;
+    request.kind = first ? 1 : 0;
+    request.intent_id = transfer;
+    request.body = body;
+    CVFS_RETURN_IF_ERROR(endpoint_
+                             .Call(peer, net::Method::kMetaInstall,
+                                   wire::EncodePartRequest(request), options_.replica_timeout)
+                             .status());
+    first = false;
+  } while (next < records.size());
+  LOG_INFO("meta.replica_resynced fs={} pg={} replica={} records={} bytes={}", fs_id, pg_id,
+           pg.route.member(member).node.str(), records.size(), bytes);
+  return bytes;
 }
 
 Result<std::string> MetaService::HandlePart(const net::RpcContext& c, std::string_view p) {

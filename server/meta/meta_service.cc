@@ -68,6 +68,7 @@ void MetaService::Register() {
                             net::HandlerMode::kStep);
   endpoint_.RegisterHandler(Method::kMetaSequence, bind(&MetaService::HandleSequence));
   endpoint_.RegisterHandler(Method::kMetaDump, bind(&MetaService::HandleDump));
+  endpoint_.RegisterHandler(Method::kMetaInstall, bind(&MetaService::HandleInstall));
   endpoint_.RegisterHandler(Method::kMetaApply, bind(&MetaService::HandleApply));
 }
 

@@ -84,6 +84,12 @@ class MetaService {
   // and, with `repair`, fixes the findings that two passes 2 s apart agree on.
   Result<FsckReport> RunFsck(uint32_t fs_id, bool repair);
 
+  // Copies PG `pg_id` of `fs_id` to its replica at member index `member` (a replacement or a
+  // returning node: FilesystemInfo::recovering), as of one consistent point: mutations of
+  // the PG wait meanwhile and replicate to it normally afterwards. Requires this node to be
+  // the PG's metadata primary (kNotPrimary otherwise). Returns the bytes sent.
+  Result<uint64_t> ResyncReplica(uint32_t fs_id, uint32_t pg_id, int member);
+
   // One PG this node orders, resolved under one map snapshot.
   struct PgSlot;  // what this node keeps per PG (private)
   struct Pg {
@@ -173,6 +179,7 @@ class MetaService {
   Result<std::string> HandlePart(const net::RpcContext& c, std::string_view p);
   Result<std::string> HandleSequence(const net::RpcContext& c, std::string_view p);
   Result<std::string> HandleDump(const net::RpcContext& c, std::string_view p);
+  Result<std::string> HandleInstall(const net::RpcContext& c, std::string_view p);
   // --- meta_fsck.cc: kMetaFsck (root only) ---
   Result<std::string> HandleFsck(const net::RpcContext& c, std::string_view p);
   // Copies every record of `pg` from replica member `member` (ahead of this node) and
@@ -238,6 +245,14 @@ class MetaService {
 
  private:
   std::map<std::pair<uint32_t, uint32_t>, std::unique_ptr<PgSlot>> slots_;  // pgs_mu_
+
+  // Replica side of kMetaInstall: the pages received so far, per PG.
+  struct Install {
+    uint64_t transfer = 0;
+    std::vector<MetaStore::KeyValue> records;
+  };
+  std::mutex installs_mu_;
+  std::map<std::pair<uint32_t, uint32_t>, Install> installs_;  // installs_mu_
 
   struct Counters {
     std::atomic<uint64_t> mutations{0}, replayed{0}, replica_failures{0}, batches_applied{0},

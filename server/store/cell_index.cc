@@ -269,4 +269,15 @@ Status CellIndex::ForEachAfter(const std::optional<CellKey>& after,
   }
 }
 
+Status CellIndex::ForEachOfFilesystem(uint32_t fs_id, uint64_t inode, uint64_t stripe,
+                                      const Visitor& visit) const {
+  std::string prefix;
+  PutBig(&prefix, fs_id, 4);
+  std::string start = prefix;
+  PutBig(&start, inode, 8);
+  PutBig(&start, stripe, 8);
+  Status st = Scan(start, prefix, visit);
+  return st.code() == ErrorCode::kCancelled ? Status::Ok() : st;
+}
+
 }  // namespace cvfs::server

@@ -77,6 +77,10 @@ class CellIndex {
   // until `visit` returns false (scrub's paging walk over the drive).
   using PageVisitor = std::function<bool(const CellKey&, const IndexEntry&)>;
   Status ForEachAfter(const std::optional<CellKey>& after, const PageVisitor& visit) const;
+  // The entries of filesystem `fs_id` from (inode, stripe) on, in key order. A visitor that
+  // returns kCancelled ends the scan early with OK.
+  Status ForEachOfFilesystem(uint32_t fs_id, uint64_t inode, uint64_t stripe,
+                             const Visitor& visit) const;
 
  private:
   CellIndex(std::string path, rocksdb::DB* db) : path_(std::move(path)), db_(db) {}

@@ -70,6 +70,7 @@ class CellStore::Impl {
   Result<uint64_t> DeleteStripes(uint32_t fs_id, uint64_t inode, uint64_t first_stripe);
   CellStoreStats stats() const;
   const CellStoreOptions& options() const { return options_; }
+  const CellIndex* index() const { return index_.get(); }
 
   // Counts the index at Open.
   void InitCounts(uint64_t cells, uint64_t pending) {
@@ -743,6 +744,29 @@ Result<CellVersion> CellStore::Read(const CellKey& key, uint64_t version, uint64
 Status CellStore::Rewrite(const CellKey& key, uint64_t version, std::span<const uint8_t> data) {
   return impl_->Rewrite(key, version, data);
 }
+Result<std::vector<CellStore::StripeRef>> CellStore::ListStripes(
+    uint32_t fs_id, StripeRef from, size_t max,
+    const std::function<bool(uint64_t inode, uint64_t stripe)>& wanted, bool* done) {
+  std::vector<StripeRef> out;
+  bool ended = true;
+  CVFS_RETURN_IF_ERROR(impl_->index()->ForEachOfFilesystem(
+      fs_id, from.inode, from.stripe, [&](const CellKey& key, const IndexEntry& entry) {
+        if (entry.state != CellState::kCommitted) return Status::Ok();
+        if (!out.empty() && out.back().inode == key.inode && out.back().stripe == key.stripe) {
+          return Status::Ok();
+        }
+        if (!wanted(key.inode, key.stripe)) return Status::Ok();
+        if (out.size() >= max) {
+          ended = false;
+          return Status(ErrorCode::kCancelled, "page full");
+        }
+        out.push_back({key.inode, key.stripe});
+        return Status::Ok();
+      }));
+  if (done) *done = ended;
+  return out;
+}
+
 Result<uint64_t> CellStore::DeleteStripes(uint32_t fs_id, uint64_t inode, uint64_t first_stripe) {
   return impl_->DeleteStripes(fs_id, inode, first_stripe);
 }

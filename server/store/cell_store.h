@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -157,6 +158,16 @@ class CellStore {
   // Drops every version of every cell of (fs_id, inode) with stripe >= first_stripe (truncate).
   // Returns how many cell versions were dropped.
   Result<uint64_t> DeleteStripes(uint32_t fs_id, uint64_t inode, uint64_t first_stripe);
+  // The stripes of filesystem `fs_id` this drive holds a committed cell of, in (inode,
+  // stripe) order from `from` (inclusive) on, for which `wanted(inode, stripe)` is true; at
+  // most `max`. `*done` is set when the scan reached the end of the filesystem.
+  struct StripeRef {
+    uint64_t inode = 0;
+    uint64_t stripe = 0;
+  };
+  Result<std::vector<StripeRef>> ListStripes(
+      uint32_t fs_id, StripeRef from, size_t max,
+      const std::function<bool(uint64_t inode, uint64_t stripe)>& wanted, bool* done);
 
   // A page of the drive's committed cells in key order: at most `max` of them, strictly
   // after `after` (nullopt: from the first). Fewer than `max` means the walk is done. Cells

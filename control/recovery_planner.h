@@ -1,0 +1,67 @@
+// RecoveryPlanner: the manager's decisions about PG slots whose member is not current
+// (docs/design/rebuild.md). Pure functions over the map (no I/O, no clock).
+//
+// Each reconcile round the manager calls PlanRecovery with the map before and after the
+// membership reconcile, the completion records the PGs' primaries wrote, and its options:
+//   1. a node that came back (down -> up, or re-registered with a new pid: it restarted
+//      within its lease) gets each slot it still holds listed as recovering (kResync): it
+//      missed the writes made while it was away; readers skip it until its primary has
+//      brought it up to date;
+//   2. completion records remove the slots they name, if the same node still holds the slot
+//      since the same time (a stale record never clears a newer assignment);
+//   3. a node down for longer than the grace period loses its slots: the PG table is
+//      recomputed with AssignPlacementGroups(previous = the current table), so only its slots
+//      move, and every slot that changed member is listed as recovering (kRebuild). Nodes
+//      still within their grace keep their slots (they are presented to placement as in
+//      maintenance). When placement fails (too few failure domains) the table is kept and
+//      the failure reported once per map epoch.
+// Thread-safety: pure functions over value types.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/cluster_map.h"
+#include "core/status.h"
+
+namespace cvfs::control {
+
+struct RecoveryOptions {
+  int64_t node_grace_ms = 10 * 60 * 1000;  // a down node's slots move after this long
+};
+
+// What a PG's primary reports when every recovering slot it worked on is current
+// (stored under KeyLayout::RebuildDone(fs_id, pg)).
+struct RebuildDoneRecord {
+  uint32_t fs_id = 0;
+  uint32_t pg = 0;
+  std::vector<RecoveringSlot> slots;  // as listed in the map when the work began
+  uint64_t stripes = 0;               // stripes examined
+  uint64_t cells = 0;                 // cells written
+  uint64_t bytes = 0;                 // data bytes written
+  uint64_t meta_bytes = 0;            // metadata bytes copied
+  int missing = 0;                    // cells the PG lacked when the work began (priority)
+  NodeId by;                          // the primary that did it
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;
+};
+nlohmann::json RebuildDoneToJson(const RebuildDoneRecord& record);
+// kMalformedMessage naming the field.
+Result<RebuildDoneRecord> RebuildDoneFromJson(const nlohmann::json& json);
+
+// Cells PG `pg` of `fs` lacks under `map`: members down, plus members recovering.
+int MissingCells(const ClusterMap& map, const FilesystemInfo& fs, uint32_t pg);
+
+// The steps above. `before` is the map as read (nullptr before the first map), `map` the
+// reconciled one, changed in place. Returns true when any filesystem changed; one line per
+// decision goes to `transitions`, placement failures to `failures` as {filesystem, message}.
+bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
+                  const std::vector<RebuildDoneRecord>& done, const RecoveryOptions& options,
+                  int64_t now_ms, std::vector<std::string>* transitions,
+                  std::vector<std::pair<std::string, std::string>>* failures);
+
+}  // namespace cvfs::control
