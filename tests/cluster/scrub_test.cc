@@ -146,6 +146,12 @@ TEST_CASE("scrub finds and repairs a flipped byte and a silently wrong parity ce
     CHECK(Total(scrubbed, "unrepaired") == 0);
     CHECK(CountInFile(cluster.log_path(holder), "scrub.crc_error") >= 1);
     CHECK(CountInFile(cluster.log_path(holder), "scrub.repaired") >= 1);
+    // Reported to the stripe's primary (member 0: every member is up), which rewrote it.
+    const int primary = CellHolder(cluster, fs, kInode, 1, 0);
+    const std::string cell = "fs" + std::to_string(fs.id) + "/ino21/s1/c1";
+    CHECK(CountInFile(cluster.log_path(primary),
+                      "data.cell_reported cell=" + cell + " kind=corrupt") == 1);
+    CHECK(CountInFile(cluster.log_path(primary), "data.cell_repaired cell=" + cell) == 1);
 
     auto status = CliJson(cluster, "scrub status", &rc);
     CHECK(rc == 0);
