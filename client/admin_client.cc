@@ -137,8 +137,104 @@ class EtcdAdminClient final : public AdminClient {
     return json;
   }
 
+  Result<nlohmann::json> ScrubStatus(const std::string& node) override {
+    CVFS_ASSIGN_OR_RETURN(auto replies, CallNodes(node, net::Method::kScrubStatus));
+    static const char* const kFigures[] = {
+        "cells",        "bytes",      "stripes_checked", "stripes_skipped", "parity_bytes",
+        "errors_found", "crc_errors", "parity_errors",   "repaired",        "unrepaired"};
+    nlohmann::json totals = nlohmann::json::object();
+    for (const char* f : kFigures) totals[f] = 0;
+    int running = 0;
+    int unanswered = 0;
+    nlohmann::json nodes = nlohmann::json::array();
+    for (auto& [id, reply] : replies) {
+      if (!reply.ok()) {
+        ++unanswered;
+        nodes.push_back({{"node", id}, {"error", reply.status().ToString()}});
+        continue;
+      }
+      auto json = nlohmann::json::parse(*reply, nullptr, /*allow_exceptions=*/false);
+      if (!json.is_object()) {
+        ++unanswered;
+        nodes.push_back({{"node", id}, {"error", "reply is not a JSON object"}});
+        continue;
+      }
+      if (json.value("running", false)) ++running;
+      const nlohmann::json total = json.value("total", nlohmann::json::object());
+      for (const char* f : kFigures) {
+        totals[f] = totals[f].get<uint64_t>() + total.value(f, uint64_t{0});
+      }
+      json["node"] = id;
+      nodes.push_back(std::move(json));
+    }
+    return nlohmann::json{
+        {"nodes", std::move(nodes)},
+        {"totals", std::move(totals)},
+        {"running", running},
+        {"unanswered", unanswered},
+    };
+  }
+
+  Result<nlohmann::json> ScrubStart(const std::string& node) override {
+    CVFS_ASSIGN_OR_RETURN(auto replies, CallNodes(node, net::Method::kScrubStart));
+    nlohmann::json nodes = nlohmann::json::array();
+    for (auto& [id, reply] : replies) {
+      if (!reply.ok()) {
+        nodes.push_back({{"node", id},
+                         {"error", reply.status().ToString()},
+                         {"code", std::string(ErrorCodeName(reply.status().code()))}});
+        continue;
+      }
+      auto json = nlohmann::json::parse(*reply, nullptr, /*allow_exceptions=*/false);
+      nodes.push_back({{"node", id}, {"pass", json.is_object() ? json.value("pass", 0ull) : 0ull}});
+    }
+    return nlohmann::json{{"nodes", std::move(nodes)}};
+  }
+
  private:
   static constexpr Duration kAddDriveTimeout = std::chrono::seconds(30);
+
+  // Calls `method` (empty request) on every up node of the map, or only on `node`; one
+  // result per node, in id order. kNotFound when `node` is not in the map.
+  Result<std::vector<std::pair<std::string, Result<std::string>>>> CallNodes(
+      const std::string& node, net::Method method) {
+    if (!node.empty()) CVFS_RETURN_IF_ERROR(ValidateNodeId(node));
+    CVFS_ASSIGN_OR_RETURN(control::KeyLayout keys, ExistingCluster());
+    CVFS_ASSIGN_OR_RETURN(std::optional<ClusterMap> map, control::ReadMap(*etcd_, keys));
+    if (!map) return Status::Unavailable("cluster '" + cluster_ + "' has no map yet");
+    if (!node.empty() && map->nodes.find(NodeId(node)) == map->nodes.end()) {
+      return Status::NotFound("node '" + node + "' is not in the map of cluster '" + cluster_ +
+                              "' (see `cvfs status`)");
+    }
+    std::vector<std::pair<std::string, Result<std::string>>> out;
+    std::unique_ptr<net::RpcEndpoint> endpoint;
+    const Duration timeout = std::chrono::milliseconds(options_.timeout_ms);
+    for (const auto& [id, entry] : map->nodes) {
+      if (!node.empty() && id.str() != node) continue;
+      if (entry.state != NodeState::kUp) {
+        if (!node.empty()) {
+          out.emplace_back(id.str(), Status::Unavailable("node '" + node + "' is " +
+                                                         std::string(NodeStateName(entry.state))));
+        }
+        continue;
+      }
+      if (endpoint == nullptr) {
+        net::RpcOptions rpc;
+        rpc.provider = entry.record.fabric_provider;
+        rpc.name = "cvfs-admin";
+        rpc.munge_socket = options_.munge_socket;
+        rpc.handler_threads = 1;
+        CVFS_ASSIGN_OR_RETURN(endpoint, net::RpcEndpoint::Create(std::move(rpc)));
+      }
+      Result<net::PeerId> peer = endpoint->Connect(entry.record.fabric_address, timeout);
+      if (!peer.ok()) {
+        out.emplace_back(id.str(), peer.status());
+        continue;
+      }
+      out.emplace_back(id.str(), endpoint->Call(*peer, method, "{}", timeout));
+    }
+    return out;
+  }
 
   // The key layout of the configured cluster; kNotFound when it was never created.
   Result<control::KeyLayout> ExistingCluster() {

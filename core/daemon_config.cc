@@ -23,6 +23,8 @@ const std::vector<std::string>& DaemonConfigKeys() {
                                                 "rebuild.node_grace_s",
                                                 "rebuild.bandwidth_mib",
                                                 "debug.crash_at",
+                                                "scrub.bandwidth_mib",
+                                                "scrub.interval_s",
                                                 "log.level",
                                                 "log.file"};
   return keys;
@@ -77,6 +79,8 @@ Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* config,
   CVFS_RETURN_IF_ERROR(Assign(file, "rebuild.node_grace_s", &config->rebuild_node_grace_s));
   CVFS_RETURN_IF_ERROR(Assign(file, "rebuild.bandwidth_mib", &config->rebuild_bandwidth_mib));
   CVFS_RETURN_IF_ERROR(Assign(file, "debug.crash_at", &config->crash_at));
+  CVFS_RETURN_IF_ERROR(Assign(file, "scrub.bandwidth_mib", &config->scrub_bandwidth_mib));
+  CVFS_RETURN_IF_ERROR(Assign(file, "scrub.interval_s", &config->scrub_interval_s));
   CVFS_RETURN_IF_ERROR(Assign(file, "log.level", &config->log_level));
   CVFS_RETURN_IF_ERROR(Assign(file, "log.file", &config->log_file));
   if (warnings) {
@@ -112,6 +116,12 @@ Status DaemonConfig::Validate() const {
   }
   if (coordinator_threads < 1 || coordinator_threads > 256) {
     return bad("server.coordinator_threads must be in 1..256");
+  }
+  if (scrub_bandwidth_mib < 0 || scrub_bandwidth_mib > 1'000'000) {
+    return bad("scrub.bandwidth_mib must be in 0..1000000 (0: no limit)");
+  }
+  if (scrub_interval_s < 0 || scrub_interval_s > 31'536'000) {
+    return bad("scrub.interval_s must be in 0..31536000 (0: passes on request only)");
   }
   if (rebuild_node_grace_s < 1 || rebuild_node_grace_s > 30 * 24 * 3600) {
     return bad("rebuild.node_grace_s must be in 1..2592000");

@@ -49,6 +49,12 @@ struct DaemonConfig {
   // first time a stripe write reaches this point; "" = off. CVFS_CRASH_AT overrides it.
   std::string crash_at;  // [debug] crash_at
 
+  // Scrub (docs/admin/cvfsd.md): background verification of every cell's CRC32C and of the
+  // parity of the stripes this node is primary of.
+  int scrub_bandwidth_mib = 50;  // [scrub] bandwidth_mib: MiB/s read at most; 0: no limit
+  int scrub_interval_s = 86400;  // [scrub] interval_s: from one pass's end to the next's
+                                 // start (and from start-up to the first); 0: on request only
+
   std::string log_level = "info";
   std::string log_file;  // empty: stderr
 

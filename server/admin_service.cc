@@ -53,11 +53,37 @@ Result<std::string> HandleAddDrive(const AdminServiceHooks& hooks, const net::Rp
       .dump();
 }
 
+Result<std::string> HandleScrubStatus(const AdminServiceHooks& hooks,
+                                      const net::RpcContext& context) {
+  if (!context.authenticated) {
+    return Status::PermissionDenied("scrub status requires an authenticated caller");
+  }
+  if (!hooks.scrub_status) return Status::NotSupported("this cvfsd has no scrubber");
+  return hooks.scrub_status();
+}
+
+Result<std::string> HandleScrubStart(const AdminServiceHooks& hooks,
+                                     const net::RpcContext& context) {
+  CVFS_RETURN_IF_ERROR(RequireRoot(context, "scrub start"));
+  if (!hooks.scrub_start) return Status::NotSupported("this cvfsd has no scrubber");
+  const uint64_t pass = hooks.scrub_start();
+  LOG_INFO("admin.scrub_start pass={} peer={}", pass, context.peer_name);
+  return nlohmann::json{{"pass", pass}}.dump();
+}
+
 void RegisterAdminService(net::RpcEndpoint& endpoint, AdminServiceHooks hooks) {
   auto shared = std::make_shared<const AdminServiceHooks>(std::move(hooks));
   endpoint.RegisterHandler(net::Method::kAddDrive,
                            [shared](const net::RpcContext& context, std::string_view request) {
                              return HandleAddDrive(*shared, context, request);
+                           });
+  endpoint.RegisterHandler(net::Method::kScrubStatus,
+                           [shared](const net::RpcContext& context, std::string_view) {
+                             return HandleScrubStatus(*shared, context);
+                           });
+  endpoint.RegisterHandler(net::Method::kScrubStart,
+                           [shared](const net::RpcContext& context, std::string_view) {
+                             return HandleScrubStart(*shared, context);
                            });
 }
 

@@ -54,6 +54,19 @@ Status Daemon::Init() {
   data.crash_points = crash_points;
   data_ = std::make_unique<DataService>(*endpoint_, std::move(data));
   data_->Register();
+  ScrubOptions scrub;
+  scrub.self = NodeId(config_.node_id);
+  scrub.bandwidth_bytes_per_s = uint64_t(config_.scrub_bandwidth_mib) << 20;
+  scrub.interval = std::chrono::seconds(config_.scrub_interval_s);
+  scrubber_ = std::make_unique<Scrubber>(
+      scrub,
+      [this] {
+        std::lock_guard<std::mutex> lock(add_drive_mu_);
+        std::vector<CellStore*> stores;
+        for (const auto& store : stores_) stores.push_back(store.get());
+        return stores;
+      },
+      data_->coordinator(), *endpoint_, data_->peers());
   CVFS_ASSIGN_OR_RETURN(meta_store_, meta::MetaStore::Open(config_.state_dir + "/meta"));
   meta::MetaServiceOptions meta_options;
   meta_options.self = NodeId(config_.node_id);
@@ -97,6 +110,7 @@ Status Daemon::Init() {
   agent_->SetMapCallback([this, node = config_.node_id](const ClusterMap& map) {
     data_->SetMap(map);
     meta_->SetMap(map);
+    scrubber_->SetMap(map);
     rebuild_->SetMap(map);
     int up = 0, down = 0;
     for (const auto& [id, entry] : map.nodes) {
@@ -111,7 +125,12 @@ Status Daemon::Init() {
   // announced through a new registration.
   AdminServiceHooks hooks;
   hooks.add_drive = [this](const std::string& path) { return AddDrive(path); };
+  hooks.scrub_status = [this] { return scrubber_->StateJson().dump(); };
+  hooks.scrub_start = [this] { return scrubber_->RequestPass(); };
   RegisterAdminService(*endpoint_, std::move(hooks));
+  scrubber_->Start();
+  LOG_INFO("daemon.scrub bandwidth_mib={} interval_s={}", config_.scrub_bandwidth_mib,
+           config_.scrub_interval_s);
 
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
   LOG_INFO("daemon.ready node={} cluster={} failure_domain={} startup_ms={}", config_.node_id,
@@ -227,12 +246,14 @@ void Daemon::Shutdown() {
   }
   stop_cv_.notify_all();
   if (maintenance_.joinable()) maintenance_.join();
+  if (scrubber_ != nullptr) scrubber_->Stop();  // it calls peers and reads the stores
   if (rebuild_ != nullptr) rebuild_->Stop();
   // Leave the cluster first: peers see this node down now rather than at lease expiry.
   if (agent_ != nullptr) agent_->Stop();
   if (endpoint_ != nullptr) endpoint_->Shutdown();
   rebuild_.reset();
   agent_.reset();
+  scrubber_.reset();
   data_.reset();  // after the endpoint: no handler runs any more
   meta_.reset();
   meta_store_.reset();

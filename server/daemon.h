@@ -31,6 +31,7 @@
 #include "core/status.h"
 #include "net/rpc.h"
 #include "server/data/data_service.h"
+#include "server/data/scrubber.h"
 #include "server/drive_set.h"
 #include "server/meta/meta_service.h"
 #include "server/meta/meta_store.h"
@@ -73,6 +74,7 @@ class Daemon {
   std::vector<std::unique_ptr<CellStore>> stores_;  // by drive index; grows under add_drive_mu_
   std::unique_ptr<net::RpcEndpoint> endpoint_;
   std::unique_ptr<DataService> data_;
+  std::unique_ptr<Scrubber> scrubber_;           // after data_: stopped and destroyed before it
   std::unique_ptr<meta::MetaStore> meta_store_;  // <state_dir>/meta
   std::unique_ptr<meta::MetaService> meta_;
   std::unique_ptr<control::ControlAgent> agent_;

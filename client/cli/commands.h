@@ -21,6 +21,9 @@ void RegisterFsckCommand(CLI::App& app, GlobalOptions& global, int* rc);
 // rebuild_commands.cc: `cvfs rebuild status`.
 void RegisterRebuildCommands(CLI::App& app, GlobalOptions& global, int* rc);
 
+// `scrub status|start`: the scrubbers of the nodes (start: root only).
+void RegisterScrubCommands(CLI::App& app, GlobalOptions& global, int* rc);
+
 // Sets up logging for a command (stderr, global.log_level).
 void InitCommandLogging(const GlobalOptions& global);
 

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{
       "cvfs: administer a ConvergeFS cluster (status, cluster setup, filesystems, drives, node "
-      "checks)."};
+      "checks, scrub)."};
   app.set_version_flag("--version", "cvfs " CVFS_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the command: `cvfs status --cluster x`
@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   RegisterFsCommands(app, global, &rc);
   RegisterObjectCommands(app, global, &rc);
   RegisterFsckCommand(app, global, &rc);
+  RegisterScrubCommands(app, global, &rc);
   RegisterRebuildCommands(app, global, &rc);
 
   try {

@@ -79,6 +79,18 @@ class AdminClient {
   // cvfsd's own error (kConfigError for a path it cannot use, kAlreadyExists for a drive it
   // has) otherwise.
   virtual Result<nlohmann::json> AddDrive(const std::string& node, const std::string& path) = 0;
+
+  // Scrub (docs/admin/cli.md, `cvfs scrub`). ScrubStatus asks every up node (or only `node`)
+  // for its scrubber's state and returns {nodes[] {node, pass, running, started_ms,
+  // finished_ms, next_pass_ms, rate_bytes_per_s, bandwidth_limit_bytes_per_s, current{...},
+  // total{...}} or {node, error}, totals{cells, bytes, stripes_checked, stripes_skipped,
+  // parity_bytes, errors_found, crc_errors, parity_errors, repaired, unrepaired}, running,
+  // unanswered}; figures are {cells, bytes, ...} as in totals. `totals` sums every node's
+  // `total` (every pass since each daemon started). kNotFound for an unknown node.
+  virtual Result<nlohmann::json> ScrubStatus(const std::string& node = "") = 0;
+  // Asks every up node (or only `node`) to start a pass now; returns {nodes[] {node, pass}
+  // or {node, error}}. cvfsd accepts it only from uid 0 (the error says so otherwise).
+  virtual Result<nlohmann::json> ScrubStart(const std::string& node = "") = 0;
 };
 
 // Cluster names: 1-64 characters of letters, digits, '-', '_', '.'.

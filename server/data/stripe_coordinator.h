@@ -100,6 +100,22 @@ class StripeCoordinator {
 
   CoordinatorStats stats() const;
 
+  // Scrub (server/data/scrubber.h, stripe_scrub.cc): the parity check of one stripe this
+  // node is the primary of. Under the stripe lock, reads every cell at the committed
+  // version, re-encodes the parity from the data cells and compares; a parity cell that
+  // differs is rewritten from the data cells (the data cells passed their CRCs on this very
+  // read). kUnavailable when this node is not the stripe's primary.
+  struct ParityCheck {
+    uint64_t version = 0;         // the stripe's committed version; 0: never written
+    bool checked = false;         // every cell was read and the parity compared
+    std::string skipped;          // why not (a member down, a cell unreadable), when not
+    uint64_t bytes_read = 0;      // over all members
+    std::vector<int> mismatched;  // parity cells whose bytes differed
+    std::vector<int> repaired;    // of those, rewritten from the data cells
+  };
+  Result<ParityCheck> CheckParity(uint32_t fs_id, uint64_t inode, uint64_t stripe,
+                                  TimePoint deadline);
+
   struct StripeOp;  // one operation on one stripe (stripe_coordinator.cc)
 
  private:

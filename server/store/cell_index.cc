@@ -244,6 +244,31 @@ Status CellIndex::ForEachOfInode(uint32_t fs_id, uint64_t inode, uint64_t first_
   return Scan(start, prefix, visit);
 }
 
+Status CellIndex::ForEachAfter(const std::optional<CellKey>& after,
+                               const PageVisitor& visit) const {
+  try {
+    rocksdb::ReadOptions ro;
+    ro.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    // Every version of `after` sorts below the prefix of the next cell index, so seeking to
+    // the (22-byte) prefix of `after` and skipping its versions lands on the next cell.
+    for (after ? it->Seek(CellPrefix(*after)) : it->SeekToFirst(); it->Valid(); it->Next()) {
+      CellKey key;
+      IndexEntry e;
+      if (!DecodeKey(it->key(), &key, &e.version)) {
+        return Status::Corruption("cell index key of " + std::to_string(it->key().size()) +
+                                  " bytes");
+      }
+      if (after && key <= *after) continue;
+      CVFS_RETURN_IF_ERROR(DecodeValue(it->key(), it->value(), &e));
+      if (!visit(key, e)) break;
+    }
+    return FromRocks(it->status(), "cell index scan " + path_);
+  } catch (const std::exception& e) {
+    return Status::IoError("cell index scan " + path_ + ": " + e.what());
+  }
+}
+
 Status CellIndex::ForEachOfFilesystem(uint32_t fs_id, uint64_t inode, uint64_t stripe,
                                       const Visitor& visit) const {
   std::string prefix;

@@ -73,6 +73,10 @@ class CellIndex {
   // The entries of (fs_id, inode) with stripe >= first_stripe, in key order.
   Status ForEachOfInode(uint32_t fs_id, uint64_t inode, uint64_t first_stripe,
                         const Visitor& visit) const;
+  // The entries of cells strictly after `after` (nullopt: from the first cell), in key order,
+  // until `visit` returns false (scrub's paging walk over the drive).
+  using PageVisitor = std::function<bool(const CellKey&, const IndexEntry&)>;
+  Status ForEachAfter(const std::optional<CellKey>& after, const PageVisitor& visit) const;
   // The entries of filesystem `fs_id` from (inode, stripe) on, in key order. A visitor that
   // returns kCancelled ends the scan early with OK.
   Status ForEachOfFilesystem(uint32_t fs_id, uint64_t inode, uint64_t stripe,

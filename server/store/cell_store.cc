@@ -65,6 +65,8 @@ class CellStore::Impl {
   Result<CellVersion> Read(const CellKey& key, uint64_t version, uint64_t offset,
                            std::span<uint8_t> out);
   Status Rewrite(const CellKey& key, uint64_t version, std::span<const uint8_t> data);
+  Result<std::vector<StoredCell>> ListCommitted(const std::optional<CellKey>& after, size_t max);
+  Result<CellVersion> Verify(const CellKey& key, uint64_t version);
   Result<uint64_t> DeleteStripes(uint32_t fs_id, uint64_t inode, uint64_t first_stripe);
   // Removes every version of `cells`; returns the versions removed.
   Result<uint64_t> DropCells(const std::vector<CellKey>& cells);
@@ -542,6 +544,40 @@ Result<CellVersion> CellStore::Impl::Read(const CellKey& key, uint64_t version, 
   }
 }
 
+Result<std::vector<StoredCell>> CellStore::Impl::ListCommitted(const std::optional<CellKey>& after,
+                                                               size_t max) {
+  std::vector<StoredCell> out;
+  if (max == 0) return out;
+  // Versions of a cell are adjacent and ascending: the last committed one seen before the
+  // next cell starts is the cell's (a cell has at most one committed version).
+  std::optional<StoredCell> current;
+  CVFS_RETURN_IF_ERROR(index_->ForEachAfter(after, [&](const CellKey& key, const IndexEntry& e) {
+    if (current && !(current->key == key)) {
+      out.push_back(*current);
+      current.reset();
+      if (out.size() >= max) return false;
+    }
+    if (e.state == CellState::kCommitted) current = StoredCell{key, e.version, e.length};
+    return true;
+  }));
+  if (current && out.size() < max) out.push_back(*current);
+  return out;
+}
+
+Result<CellVersion> CellStore::Impl::Verify(const CellKey& key, uint64_t version) {
+  CVFS_ASSIGN_OR_RETURN(std::shared_ptr<const IndexEntry> found, Lookup(key, version));
+  if (!found) {
+    return Status::NotFound(version == 0
+                                ? "no committed version of cell " + DescribeCellKey(key)
+                                : "cell " + DescribeVersion(key, version) + " is not stored");
+  }
+  AlignedBuffer buffer = buffers_.Acquire(std::max<uint64_t>(BlocksFor(found->length), 1) * kBlock);
+  if (!buffer) {
+    return Status::ResourceExhausted("no memory to verify " + DescribeCellKey(key));
+  }
+  return Read(key, found->version, 0, std::span<uint8_t>(buffer.data(), found->length));
+}
+
 Status CellStore::Impl::Rewrite(const CellKey& key, uint64_t version,
                                 std::span<const uint8_t> data) {
   if (version == 0) return Status::InvalidArgument("cell version 0 cannot be rewritten");
@@ -757,6 +793,13 @@ Result<uint64_t> CellStore::DropCellsIf(uint32_t fs_id,
 
 Result<uint64_t> CellStore::DeleteStripes(uint32_t fs_id, uint64_t inode, uint64_t first_stripe) {
   return impl_->DeleteStripes(fs_id, inode, first_stripe);
+}
+Result<std::vector<StoredCell>> CellStore::ListCommitted(const std::optional<CellKey>& after,
+                                                         size_t max) {
+  return impl_->ListCommitted(after, max);
+}
+Result<CellVersion> CellStore::Verify(const CellKey& key, uint64_t version) {
+  return impl_->Verify(key, version);
 }
 CellStoreStats CellStore::stats() const { return impl_->stats(); }
 const CellStoreOptions& CellStore::options() const { return impl_->options(); }

@@ -61,6 +61,13 @@ struct CellVersion {
   uint32_t length = 0;  // stored bytes (the cell's data length)
 };
 
+// One committed cell as listed by CellStore::ListCommitted.
+struct StoredCell {
+  CellKey key;
+  uint64_t version = 0;
+  uint32_t length = 0;
+};
+
 struct CellStoreOptions {
   std::string data_path;   // drive directory (cells.dat inside), or a block device / file
   std::string index_path;  // RocksDB directory (created if absent)
@@ -164,6 +171,18 @@ class CellStore {
   Result<std::vector<StripeRef>> ListStripes(
       uint32_t fs_id, StripeRef from, size_t max,
       const std::function<bool(uint64_t inode, uint64_t stripe)>& wanted, bool* done);
+
+  // A page of the drive's committed cells in key order: at most `max` of them, strictly
+  // after `after` (nullopt: from the first). Fewer than `max` means the walk is done. Cells
+  // with only pending versions are skipped. For scrub: a walk by pages sees every cell that
+  // stays committed throughout, whatever is written or dropped meanwhile.
+  Result<std::vector<StoredCell>> ListCommitted(const std::optional<CellKey>& after, size_t max);
+
+  // Reads every stored byte of `version` (0: the committed one) and verifies the CRC32C of
+  // each of its 4 KiB blocks, like Read of the whole cell. Returns the version verified;
+  // kCorruption naming the first bad block (counted in checksum_failures), kNotFound when
+  // that version is not stored.
+  Result<CellVersion> Verify(const CellKey& key, uint64_t version);
 
   CellStoreStats stats() const;
   const CellStoreOptions& options() const;

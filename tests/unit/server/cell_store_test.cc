@@ -353,6 +353,110 @@ int64_t FindUnique(const std::string& file, const std::string& pattern) {
   return static_cast<int64_t>(at);
 }
 
+TEST_CASE("cell store: ListCommitted pages through committed cells in key order", "[store]") {
+  TempDir dir;
+  auto store = OpenOrDie(OptionsIn(dir.path()));
+  // Committed cells over two filesystems, inodes, stripes and cell indexes, written out of
+  // order; a cell with only a pending version; a cell with a committed and a newer pending
+  // version; a committed cell of length 0.
+  std::vector<CellKey> committed;
+  for (uint32_t fs : {2u, 1u}) {
+    for (uint64_t inode : {9ull, 3ull}) {
+      for (uint64_t stripe : {5ull, 0ull, 1ull}) {
+        for (uint16_t cell : {uint16_t(4), uint16_t(0)}) {
+          const CellKey key{fs, inode, stripe, cell};
+          REQUIRE(store->WritePending(key, 2, std::vector<uint8_t>(4096 * (cell + 1), 7)).ok());
+          REQUIRE(store->Commit(key, 2, false).ok());
+          committed.push_back(key);
+        }
+      }
+    }
+  }
+  const CellKey pending_only{1, 3, 7, 0};
+  REQUIRE(store->WritePending(pending_only, 1, std::vector<uint8_t>(4096, 1)).ok());
+  const CellKey with_newer{1, 9, 0, 0};
+  REQUIRE(store->WritePending(with_newer, 3, std::vector<uint8_t>(100, 3)).ok());
+  const CellKey empty{2, 3, 9, 2};
+  REQUIRE(store->WritePending(empty, 1, {}).ok());
+  REQUIRE(store->Commit(empty, 1, false).ok());
+  committed.push_back(empty);
+  std::sort(committed.begin(), committed.end());
+
+  for (size_t page : {size_t(1), size_t(5), size_t(24), size_t(25), size_t(1000)}) {
+    DYNAMIC_SECTION("page " << page) {
+      std::vector<StoredCell> all;
+      std::optional<CellKey> after;
+      int pages = 0;
+      for (;;) {
+        auto got = store->ListCommitted(after, page);
+        REQUIRE(got.ok());
+        ++pages;
+        REQUIRE(got->size() <= page);
+        all.insert(all.end(), got->begin(), got->end());
+        if (got->size() < page) break;
+        after = got->back().key;
+      }
+      REQUIRE(all.size() == committed.size());
+      for (size_t i = 0; i < all.size(); ++i) {
+        INFO(DescribeCellKey(all[i].key));
+        CHECK(all[i].key == committed[i]);
+        CHECK(all[i].version == (all[i].key == empty ? 1u : 2u));
+        CHECK(all[i].length == (all[i].key == empty ? 0u : 4096u * (all[i].key.cell_index + 1)));
+      }
+      CHECK(pages == static_cast<int>(committed.size() / page) + 1);
+    }
+  }
+  CHECK(store->ListCommitted(std::nullopt, 0)->empty());
+  CHECK(store->ListCommitted(committed.back(), 10)->empty());
+  // A cell committed meanwhile after the page's last key shows up on the next page.
+  auto first = store->ListCommitted(std::nullopt, 3);
+  REQUIRE(first.ok());
+  REQUIRE(store->Commit(pending_only, 1, false).ok());
+  auto rest = store->ListCommitted(first->back().key, 1000);
+  REQUIRE(rest.ok());
+  CHECK(std::any_of(rest->begin(), rest->end(),
+                    [&](const StoredCell& c) { return c.key == pending_only; }));
+}
+
+TEST_CASE("cell store: Verify checks every block of a cell", "[store]") {
+  TempDir dir;
+  const CellStoreOptions options = OptionsIn(dir.path());
+  const CellKey key{1, 42, 7, 3};
+  std::vector<uint8_t> data(6 * 4096, 0x5A);
+  const std::string pattern = "cvfs-unique-verify-pattern";
+  std::copy(pattern.begin(), pattern.end(), data.begin() + 5 * 4096 + 17);
+  {
+    auto store = OpenOrDie(options);
+    REQUIRE(store->WritePending(key, 4, data).ok());
+    REQUIRE(store->Commit(key, 4, true).ok());
+    auto ok = store->Verify(key, 0);
+    REQUIRE(ok.ok());
+    CHECK(ok->version == 4);
+    CHECK(ok->length == data.size());
+    CHECK(store->Verify(key, 9).status().code() == ErrorCode::kNotFound);
+    CHECK(store->Verify(CellKey{1, 42, 7, 4}, 0).status().code() == ErrorCode::kNotFound);
+  }
+  const std::string file = options.data_path + "/cells.dat";
+  const int64_t at = FindUnique(file, pattern);
+  REQUIRE(at >= 0);
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(at);
+    f.put('X');
+  }
+  auto store = OpenOrDie(options);
+  // Only the last block is bad: a read of the first blocks passes, Verify does not.
+  std::vector<uint8_t> head(4096);
+  REQUIRE(store->Read(key, 0, 0, head).ok());
+  auto bad = store->Verify(key, 0);
+  REQUIRE(bad.status().code() == ErrorCode::kCorruption);
+  CHECK(std::string(bad.status().message()) ==
+        "checksum mismatch in cell fs1/ino42/s7/c3 v4 block 5");
+  CHECK(store->stats().checksum_failures == 1);
+  REQUIRE(store->Rewrite(key, 4, data).ok());
+  CHECK(store->Verify(key, 4).ok());
+}
+
 TEST_CASE("cell store: a flipped byte on disk is reported as corruption", "[store]") {
   for (bool direct : {true, false}) {
     DYNAMIC_SECTION((direct ? "direct" : "buffered")) {
