@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/placement.h"
@@ -12,9 +13,7 @@ using nlohmann::json;
 
 namespace {
 
-Status Bad(const std::string& what) {
-  return Status::MalformedMessage("rebuild record: " + what);
-}
+Status Bad(const std::string& what) { return Status::MalformedMessage("rebuild record: " + what); }
 
 bool Restarted(const ClusterMap* before, const NodeId& id, const NodeEntry& now) {
   if (now.state != NodeState::kUp) return false;
@@ -35,26 +34,31 @@ void SortSlots(FilesystemInfo* fs) {
             });
 }
 
-// Marks every slot whose member differs between fs->groups and `groups` as recovering on
-// its new member, and adopts `groups`. Returns the number of slots moved.
-int AdoptTable(FilesystemInfo* fs, std::vector<PlacementGroup> groups, int64_t now_ms) {
-  int moved = 0;
-  for (size_t pg = 0; pg < groups.size(); ++pg) {
-    for (size_t i = 0; i < groups[pg].members.size(); ++i) {
-      const PgMember& now = groups[pg].members[i];
-      if (now == fs->groups[pg].members[i]) continue;
-      ++moved;
-      std::erase_if(fs->recovering,
-                    [&](const RecoveringSlot& s) { return s.pg == pg && s.index == i; });
-      fs->recovering.push_back(RecoveringSlot{static_cast<uint32_t>(pg), static_cast<uint16_t>(i),
-                                              now.node, RecoveryKind::kRebuild, now_ms});
+// Moves slot (pg, index) of `fs` to `member` and lists it as recovering there.
+void MoveSlot(FilesystemInfo* fs, uint32_t pg, uint16_t index, const PgMember& member,
+              int64_t now_ms) {
+  fs->groups[pg].members[index] = member;
+  std::erase_if(fs->recovering,
+                [&](const RecoveringSlot& s) { return s.pg == pg && s.index == index; });
+  fs->recovering.push_back(RecoveringSlot{pg, index, member.node, RecoveryKind::kRebuild, now_ms});
+}
+
+// True when `candidate` may take slot `index` of `pg`: its node and failure domain differ
+// from every other member's.
+bool Fits(const ClusterMap& map, const PlacementGroup& pg, size_t index,
+          const PgMember& candidate) {
+  auto domain_of = [&](const NodeId& id) -> std::string {
+    auto it = map.nodes.find(id);
+    return it == map.nodes.end() ? "?" + id.str() : it->second.record.failure_domain;
+  };
+  const std::string domain = domain_of(candidate.node);
+  for (size_t i = 0; i < pg.members.size(); ++i) {
+    if (i == index) continue;
+    if (pg.members[i].node == candidate.node || domain_of(pg.members[i].node) == domain) {
+      return false;
     }
   }
-  if (moved > 0) {
-    fs->groups = std::move(groups);
-    SortSlots(fs);
-  }
-  return moved;
+  return true;
 }
 
 bool Rebalance(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
@@ -67,37 +71,57 @@ bool Rebalance(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
   bool changed = false;
   for (auto& [name, fs] : map->filesystems) {
     if (!fs.placed() || !fs.recovering.empty()) continue;
-    std::set<NodeId> holders;
     bool whole = true;  // recovery of a PG comes before any rebalance
     for (const PlacementGroup& pg : fs.groups) {
       for (const PgMember& m : pg.members) {
-        holders.insert(m.node);
         auto it = map->nodes.find(m.node);
         whole = whole && it != map->nodes.end() && it->second.state == NodeState::kUp;
       }
     }
     if (!whole) continue;
-    std::vector<std::string> joined;
+    // Nodes far below their share (a node that joined holds none): rebalance until none is.
+    std::map<NodeId, size_t> load;
     for (const auto& [id, entry] : map->nodes) {
-      if (entry.state == NodeState::kUp && !entry.record.drives.empty() && !holders.contains(id)) {
-        joined.push_back(id.str());
+      if (entry.state == NodeState::kUp && !entry.record.drives.empty()) load[id] = 0;
+    }
+    for (const PlacementGroup& pg : fs.groups) {
+      for (const PgMember& m : pg.members) {
+        if (load.contains(m.node)) load[m.node]++;
       }
+    }
+    if (load.empty()) continue;
+    const double mean = double(fs.pg_count) * fs.geometry.width() / double(load.size());
+    std::vector<std::string> joined;
+    for (const auto& [id, count] : load) {
+      if (count < 0.75 * mean) joined.push_back(id.str());
     }
     if (joined.empty()) continue;
     PlacementPolicy policy;
     policy.data_cells = fs.geometry.data_cells;
     policy.parity_cells = fs.geometry.parity_cells;
     policy.pg_count = static_cast<int>(fs.pg_count);
-    auto groups = AssignPlacementGroups(*map, policy, &fs.groups);
-    if (!groups.ok()) continue;
-    const int moved = AdoptTable(&fs, std::move(groups).value(), now_ms);
+    auto target = AssignPlacementGroups(*map, policy, &fs.groups);
+    if (!target.ok()) continue;
+    // One slot per PG per round: a PG gives up one cell of redundancy while it moves, never
+    // more (its old holder leaves the table at once). Later rounds move the rest.
+    int moved = 0;
+    for (size_t pg = 0; pg < target->size(); ++pg) {
+      for (size_t i = 0; i < (*target)[pg].members.size(); ++i) {
+        const PgMember& want = (*target)[pg].members[i];
+        if (want == fs.groups[pg].members[i] || !Fits(*map, fs.groups[pg], i, want)) continue;
+        MoveSlot(&fs, static_cast<uint32_t>(pg), static_cast<uint16_t>(i), want, now_ms);
+        ++moved;
+        break;
+      }
+    }
     if (moved == 0) continue;
+    SortSlots(&fs);
     std::string who;
     for (const auto& id : joined) who += (who.empty() ? "" : ",") + id;
     if (transitions) {
       transitions->push_back("filesystem " + name + ": " + std::to_string(moved) + " of " +
                              std::to_string(fs.pg_count * fs.geometry.width()) +
-                             " slots move to new nodes " + who + " (rebalance)");
+                             " slots move towards " + who + " (rebalance, one per PG)");
     }
     changed = true;
   }
@@ -141,7 +165,7 @@ Result<RebuildDoneRecord> RebuildDoneFromJson(const json& j) {
       if (!ValidateNodeId(node).ok()) return Bad("bad node id");
       slot.node = NodeId(node);
       slot.kind = s.value("kind", std::string("rebuild")) == "resync" ? RecoveryKind::kResync
-                                                                       : RecoveryKind::kRebuild;
+                                                                      : RecoveryKind::kRebuild;
       slot.since_ms = s.at("since_ms").get<int64_t>();
       r.slots.push_back(std::move(slot));
     }
@@ -214,12 +238,11 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
       if (fs.id != record.fs_id) continue;
       bool any = false;
       for (const RecoveringSlot& reported : record.slots) {
-        auto it = std::find_if(fs.recovering.begin(), fs.recovering.end(),
-                               [&](const RecoveringSlot& s) {
-                                 return s.pg == record.pg && s.index == reported.index &&
-                                        s.node == reported.node &&
-                                        s.since_ms == reported.since_ms;
-                               });
+        auto it =
+            std::find_if(fs.recovering.begin(), fs.recovering.end(), [&](const RecoveringSlot& s) {
+              return s.pg == record.pg && s.index == reported.index && s.node == reported.node &&
+                     s.since_ms == reported.since_ms;
+            });
         if (it == fs.recovering.end()) continue;
         ++cleared;
         if (it->kind == RecoveryKind::kResync) ++resynced;
@@ -262,13 +285,49 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
     policy.data_cells = fs.geometry.data_cells;
     policy.parity_cells = fs.geometry.parity_cells;
     policy.pg_count = static_cast<int>(fs.pg_count);
-    auto groups = AssignPlacementGroups(view, policy, &fs.groups);
-    if (!groups.ok()) {
-      if (failures) failures->emplace_back(name, std::string(groups.status().message()));
+    // Only the expired members' slots move: the target table says where (balanced), and a
+    // slot whose target would clash with the PG's other members (same node or failure
+    // domain) goes to the least loaded eligible drive instead.
+    auto target = AssignPlacementGroups(view, policy, &fs.groups);
+    if (!target.ok()) {
+      if (failures) failures->emplace_back(name, std::string(target.status().message()));
       continue;
     }
-    const int moved = AdoptTable(&fs, std::move(groups).value(), now_ms);
+    std::map<NodeId, int> load;
+    for (const PlacementGroup& pg : fs.groups) {
+      for (const PgMember& m : pg.members) load[m.node]++;
+    }
+    int moved = 0;
+    bool stuck = false;
+    for (size_t pg = 0; pg < fs.groups.size(); ++pg) {
+      for (size_t i = 0; i < fs.groups[pg].members.size(); ++i) {
+        if (!expired.contains(fs.groups[pg].members[i].node)) continue;
+        std::optional<PgMember> choice;
+        const PgMember& want = (*target)[pg].members[i];
+        if (!expired.contains(want.node) && Fits(*map, fs.groups[pg], i, want)) choice = want;
+        for (const auto& [id, entry] : map->nodes) {
+          if (choice) break;
+          if (entry.state != NodeState::kUp || entry.record.drives.empty()) continue;
+          PgMember candidate{id, 0};
+          if (!Fits(*map, fs.groups[pg], i, candidate)) continue;
+          if (!choice || load[id] < load[choice->node]) choice = candidate;
+        }
+        if (!choice) {
+          stuck = true;
+          continue;
+        }
+        load[fs.groups[pg].members[i].node]--;
+        load[choice->node]++;
+        MoveSlot(&fs, static_cast<uint32_t>(pg), static_cast<uint16_t>(i), *choice, now_ms);
+        ++moved;
+      }
+    }
+    if (stuck && failures) {
+      failures->emplace_back(name, "some slots of " + std::to_string(expired.size()) +
+                                       " expired nodes have no eligible replacement");
+    }
     if (moved == 0) continue;
+    SortSlots(&fs);
     std::string who;
     for (const NodeId& id : expired) who += (who.empty() ? "" : ",") + id.str();
     say("filesystem " + name + ": " + std::to_string(moved) + " slots of " + who +

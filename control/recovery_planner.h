@@ -16,10 +16,15 @@
 //      maintenance). When placement fails (too few failure domains) the table is kept and
 //      the failure reported once per map epoch;
 //   4. scale-out: when a filesystem is whole (every member up, nothing recovering) and an up
-//      node with a drive holds none of its slots, the table is recomputed with `previous` so
-//      that the fullest drives shed their excess to the new nodes (about their fair share
-//      moves, nothing else) and the moved slots are rebuilt there (kRebuild). The old
-//      holders drop their copies once the PG is whole again (RebuildWorker::CollectGarbage).
+//      node with a drive holds under 3/4 of the mean slot count (a node that joined holds
+//      none), the table is recomputed with `previous` so that the fullest drives shed their
+//      excess to it, and at most ONE changed slot per PG is adopted per round (a moving PG
+//      lacks one cell until its new member is rebuilt, never more); rounds repeat until the
+//      nodes hold their share. The old holders drop their copies once the PG is whole again
+//      (RebuildWorker::CollectGarbage).
+// Slots of expired nodes move one by one to the target table's member, or, when that would
+// put two members of a PG on one node or failure domain, to the least loaded eligible node;
+// no other slot moves with them.
 // Thread-safety: pure functions over value types.
 #pragma once
 

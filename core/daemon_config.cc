@@ -22,6 +22,7 @@ const std::vector<std::string>& DaemonConfigKeys() {
                                                 "server.coordinator_threads",
                                                 "rebuild.node_grace_s",
                                                 "rebuild.bandwidth_mib",
+                                                "rebuild.rebalance_delay_s",
                                                 "debug.crash_at",
                                                 "scrub.bandwidth_mib",
                                                 "scrub.interval_s",
@@ -78,6 +79,8 @@ Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* config,
   CVFS_RETURN_IF_ERROR(Assign(file, "server.coordinator_threads", &config->coordinator_threads));
   CVFS_RETURN_IF_ERROR(Assign(file, "rebuild.node_grace_s", &config->rebuild_node_grace_s));
   CVFS_RETURN_IF_ERROR(Assign(file, "rebuild.bandwidth_mib", &config->rebuild_bandwidth_mib));
+  CVFS_RETURN_IF_ERROR(
+      Assign(file, "rebuild.rebalance_delay_s", &config->rebuild_rebalance_delay_s));
   CVFS_RETURN_IF_ERROR(Assign(file, "debug.crash_at", &config->crash_at));
   CVFS_RETURN_IF_ERROR(Assign(file, "scrub.bandwidth_mib", &config->scrub_bandwidth_mib));
   CVFS_RETURN_IF_ERROR(Assign(file, "scrub.interval_s", &config->scrub_interval_s));
@@ -125,6 +128,9 @@ Status DaemonConfig::Validate() const {
   }
   if (rebuild_node_grace_s < 1 || rebuild_node_grace_s > 30 * 24 * 3600) {
     return bad("rebuild.node_grace_s must be in 1..2592000");
+  }
+  if (rebuild_rebalance_delay_s < 0 || rebuild_rebalance_delay_s > 7 * 24 * 3600) {
+    return bad("rebuild.rebalance_delay_s must be in 0..604800");
   }
   if (rebuild_bandwidth_mib < 0 || rebuild_bandwidth_mib > 1 << 20) {
     return bad("rebuild.bandwidth_mib must be in 0..1048576 (0: no limit)");

@@ -41,6 +41,9 @@ struct DaemonConfig {
   // Rebuild (docs/design/rebuild.md). The grace periods are the manager's: the elected
   // manager's configuration applies cluster-wide, so give every node the same values.
   int rebuild_node_grace_s = 600;  // [rebuild] node_grace_s: a down node's slots move after this
+  // [rebuild] rebalance_delay_s: nodes that joined get their share of the PGs once every node
+  // has been up this long (nodes added together move data once).
+  int rebuild_rebalance_delay_s = 10;
   // [rebuild] bandwidth_mib: cells this node writes per second while rebuilding (0: no limit),
   // so that jobs keep most of the bandwidth.
   int rebuild_bandwidth_mib = 200;

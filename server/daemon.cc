@@ -92,6 +92,7 @@ Status Daemon::Init() {
   agent.self = BuildRecord();
   agent.lease_ttl_s = config_.lease_ttl_s;
   agent.recovery.node_grace_ms = int64_t{config_.rebuild_node_grace_s} * 1000;
+  agent.recovery.rebalance_delay_ms = int64_t{config_.rebuild_rebalance_delay_s} * 1000;
   CVFS_ASSIGN_OR_RETURN(agent_, control::ControlAgent::Start(std::move(agent)));
   RebuildWorkerOptions rebuild;
   rebuild.self = NodeId(config_.node_id);
@@ -105,7 +106,8 @@ Status Daemon::Init() {
                                    progress.dump(), agent_->registration_lease());
     if (!put.ok()) LOG_DEBUG("rebuild.progress_not_published error={}", put.status().ToString());
   };
-  rebuild_ = std::make_unique<RebuildWorker>(*endpoint_, *data_, *meta_, clock_, std::move(rebuild));
+  rebuild_ =
+      std::make_unique<RebuildWorker>(*endpoint_, *data_, *meta_, clock_, std::move(rebuild));
   rebuild_->Start();
   agent_->SetMapCallback([this, node = config_.node_id](const ClusterMap& map) {
     data_->SetMap(map);

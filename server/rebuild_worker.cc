@@ -29,8 +29,8 @@ std::tuple<uint32_t, uint32_t, uint16_t, std::string, int64_t> SlotKey(uint32_t 
 
 }  // namespace
 
-RebuildWorker::RebuildWorker(net::RpcEndpoint& endpoint, DataService& data,
-                             meta::MetaService& meta, Clock& clock, RebuildWorkerOptions options)
+RebuildWorker::RebuildWorker(net::RpcEndpoint& endpoint, DataService& data, meta::MetaService& meta,
+                             Clock& clock, RebuildWorkerOptions options)
     : endpoint_(endpoint), data_(data), meta_(meta), clock_(clock), options_(std::move(options)) {}
 
 RebuildWorker::~RebuildWorker() { Stop(); }
@@ -89,8 +89,7 @@ std::vector<RebuildWorker::PgWork> RebuildWorker::PlanWork(const ClusterMap& map
       // Normally the primary is current. When no current member is up (they all died while
       // the others resync), the recovering primary certifies versions held by N members,
       // which is sound only when N > P (see ListPgStripes); otherwise wait for one to return.
-      if (!route->readable[route->primary] &&
-          fs.geometry.data_cells <= fs.geometry.parity_cells) {
+      if (!route->readable[route->primary] && fs.geometry.data_cells <= fs.geometry.parity_cells) {
         continue;
       }
       work.missing = control::MissingCells(map, fs, work.pg);
@@ -225,8 +224,8 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> RebuildWorker::ListPgStripes(
       } else {
         CellStore::StripeRef from{0, 0};
         for (bool done = false; !done;) {
-          auto page = (*store)->ListStripes(work.fs->id, from, wire::kMaxListedStripes, wanted,
-                                            &done);
+          auto page =
+              (*store)->ListStripes(work.fs->id, from, wire::kMaxListedStripes, wanted, &done);
           if (!page.ok()) {
             st = page.status();
             break;
@@ -249,8 +248,7 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> RebuildWorker::ListPgStripes(
         request.max = wire::kMaxListedStripes;
         while (true) {
           auto reply = endpoint_.Call(*peer, net::Method::kListStripes,
-                                      wire::EncodeListStripesRequest(request),
-                                      kListTimeout);
+                                      wire::EncodeListStripesRequest(request), kListTimeout);
           if (!reply.ok()) {
             st = reply.status();
             break;
@@ -279,17 +277,16 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> RebuildWorker::ListPgStripes(
   // Every committed stripe is on at least N members; with fewer listings a stripe could
   // hide on the members not asked.
   const int needed = route.width() - work.fs->geometry.data_cells + 1;
-  if (listed < std::min(needed, static_cast<int>(std::count(sources.begin(), sources.end(),
-                                                            true)))) {
+  if (listed <
+      std::min(needed, static_cast<int>(std::count(sources.begin(), sources.end(), true)))) {
     return Status::Unavailable("PG " + std::to_string(work.pg) + ": only " +
-                               std::to_string(listed) + " members listed their stripes: " +
-                               last.ToString());
+                               std::to_string(listed) +
+                               " members listed their stripes: " + last.ToString());
   }
   return std::vector<std::pair<uint64_t, uint64_t>>(stripes.begin(), stripes.end());
 }
 
-Status RebuildWorker::RebuildPg(const std::shared_ptr<const ClusterMap>& map,
-                                const PgWork& work) {
+Status RebuildWorker::RebuildPg(const std::shared_ptr<const ClusterMap>& map, const PgWork& work) {
   control::RebuildDoneRecord record;
   record.fs_id = work.fs->id;
   record.pg = work.pg;
@@ -302,46 +299,50 @@ Status RebuildWorker::RebuildPg(const std::shared_ptr<const ClusterMap>& map,
   // metadata itself (its takeover check copied from any replica ahead of it) and there is
   // no current copy to send it.
   CVFS_ASSIGN_OR_RETURN(MetaRoute meta_route, RouteMetaPg(*map, *work.fs, work.pg));
-  const bool meta_current =
-      meta_route.primary >= 0 && meta_route.current[meta_route.primary] &&
-      meta_route.member(meta_route.primary).node == options_.self;
+  const bool meta_current = meta_route.primary >= 0 && meta_route.current[meta_route.primary] &&
+                            meta_route.member(meta_route.primary).node == options_.self;
   for (const RecoveringSlot& slot : work.slots) {
     if (slot.index > work.fs->geometry.parity_cells || !meta_current) continue;
     CVFS_ASSIGN_OR_RETURN(uint64_t bytes, meta_.ResyncReplica(work.fs->id, work.pg, slot.index));
     record.meta_bytes += bytes;
   }
-  // 2. The work list.
-  CVFS_ASSIGN_OR_RETURN(auto stripes, ListPgStripes(*map, work));
-  {
-    std::lock_guard lock(mu_);
-    current_stripes_total_ = stripes.size();
-  }
-  // 3. Stripe by stripe.
-  for (const auto& [inode, stripe] : stripes) {
+  // 2. The work list, and 3. stripe by stripe. A second listing at the end catches stripes
+  // first committed by a primary that still had the previous map when the first was taken
+  // (writes that span a table change are aborted and retried, see PrepareAndCommit).
+  std::set<std::pair<uint64_t, uint64_t>> done;
+  for (int pass = 0; pass < 2; ++pass) {
+    CVFS_ASSIGN_OR_RETURN(auto stripes, ListPgStripes(*map, work));
+    std::erase_if(stripes, [&](const auto& s) { return done.contains(s); });
     {
       std::lock_guard lock(mu_);
-      if (stopping_) return Status(ErrorCode::kCancelled, "stopping");
+      current_stripes_total_ += stripes.size();
     }
-    auto repaired =
-        data_.coordinator().RebuildStripe(work.fs->id, inode, stripe,
-                                          clock_.Now() + options_.stripe_timeout);
-    if (!repaired.ok()) {
-      return repaired.status().WithContext("stripe " + std::to_string(stripe) + " of inode " +
-                                           std::to_string(inode));
+    for (const auto& [inode, stripe] : stripes) {
+      {
+        std::lock_guard lock(mu_);
+        if (stopping_) return Status(ErrorCode::kCancelled, "stopping");
+      }
+      auto repaired = data_.coordinator().RebuildStripe(work.fs->id, inode, stripe,
+                                                        clock_.Now() + options_.stripe_timeout);
+      if (!repaired.ok()) {
+        return repaired.status().WithContext("stripe " + std::to_string(stripe) + " of inode " +
+                                             std::to_string(inode));
+      }
+      done.emplace(inode, stripe);
+      record.stripes++;
+      record.cells += repaired->cells;
+      record.bytes += repaired->bytes;
+      {
+        std::lock_guard lock(mu_);
+        current_stripes_done_++;
+        stats_.stripes++;
+        stats_.cells += repaired->cells;
+        stats_.bytes += repaired->bytes;
+        busy_bytes_ += repaired->bytes;
+      }
+      Throttle(repaired->bytes);
+      Publish(false);
     }
-    record.stripes++;
-    record.cells += repaired->cells;
-    record.bytes += repaired->bytes;
-    {
-      std::lock_guard lock(mu_);
-      current_stripes_done_++;
-      stats_.stripes++;
-      stats_.cells += repaired->cells;
-      stats_.bytes += repaired->bytes;
-      busy_bytes_ += repaired->bytes;
-    }
-    Throttle(repaired->bytes);
-    Publish(false);
   }
   // 4. Report.
   record.finished_ms = clock_.WallMillis();
@@ -412,8 +413,8 @@ void RebuildWorker::Throttle(uint64_t bytes) {
     throttle_bytes_ = 0;
   }
   throttle_bytes_ += bytes;
-  const auto due = throttle_start_ + std::chrono::microseconds(
-                                         throttle_bytes_ * 1'000'000 / options_.bandwidth_bytes_per_s);
+  const auto due = throttle_start_ + std::chrono::microseconds(throttle_bytes_ * 1'000'000 /
+                                                               options_.bandwidth_bytes_per_s);
   if (due <= now) return;
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, due - now, [&] { return stopping_; });

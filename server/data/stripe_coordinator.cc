@@ -388,6 +388,20 @@ Result<uint64_t> StripeCoordinator::PrepareAndCommit(StripeOp& op, StripeState& 
                                " members prepared (" + std::to_string(op.data_cells()) +
                                " needed); first error: " + first_error->ToString());
   }
+  // Fencing against a table change: when the PG's members changed while this write was
+  // prepared (a slot moved to a member being rebuilt), the new member may already have
+  // listed its work and would miss this stripe. Abort; the client retries under the new map.
+  if (auto latest = map(); latest != nullptr && latest->epoch != op.map->epoch) {
+    const FilesystemInfo* fs = FindFilesystemById(*latest, op.id.fs_id);
+    if (fs == nullptr || op.route.pg->id >= fs->groups.size() ||
+        fs->groups[op.route.pg->id].members != op.route.pg->members) {
+      CommitOrAbort(op, endpoint_, ok, /*commit=*/false, version, /*sync=*/false);
+      return Status::Unavailable(
+          "write of " + Describe(op.id) + ": PG " + std::to_string(op.route.pg->id) +
+          " changed members meanwhile (epoch " + std::to_string(op.map->epoch.value) + " -> " +
+          std::to_string(latest->epoch.value) + "); retry");
+    }
+  }
   options_.crash_points.Reach(CrashPoint::kAfterParity, Describe(op.id));
 
   // Commit: the primary's own cell first, so a commit is never lost by recovery.
@@ -534,7 +548,7 @@ Result<std::string> StripeCoordinator::ReportCell(const net::RpcContext& context
 }
 
 StripeCoordinator::StaleRepair StripeCoordinator::RepairStaleCells(StripeOp& op,
-                                                                    StripeState& state) {
+                                                                   StripeState& state) {
   // Bring every reachable member that misses the stripe's version (it was down during a
   // write, a commit did not reach it, or it is a replacement being rebuilt) up to date.
   StaleRepair result;
@@ -566,6 +580,15 @@ Result<StripeCoordinator::StaleRepair> StripeCoordinator::RebuildStripe(uint32_t
   if (state.version == 0) return StaleRepair{};  // deleted (or never committed) meanwhile
   StaleRepair result = RepairStaleCells(op, state);
   if (result.failed > 0) return result.first_error;
+  // Every member that is up must now hold the version: one that could not be reached is not
+  // current, and reporting its slot done would let readers trust a missing cell.
+  for (int k = 0; k < op.width(); ++k) {
+    if (op.route.up[k] && !state.current[k]) {
+      return Status::Unavailable("stripe " + Describe(op.id) + ": member " +
+                                 op.route.member(k).node.str() + " (cell " + std::to_string(k) +
+                                 ") could not be reached to rebuild it");
+    }
+  }
   return result;
 }
 

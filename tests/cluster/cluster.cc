@@ -46,10 +46,11 @@ Result<std::unique_ptr<TestCluster>> TestCluster::Start(const ClusterOptions& op
   cluster->nodes_.resize(options.nodes);
   for (int i = 0; i < options.nodes; ++i) {
     CVFS_RETURN_IF_ERROR(cluster->WriteNodeConfig(i));
+    if (options.started_nodes > 0 && i >= options.started_nodes) continue;
     CVFS_RETURN_IF_ERROR(cluster->StartNode(i));
   }
   if (options.wait_until_up) {
-    const int want = options.nodes;
+    const int want = options.started_nodes > 0 ? options.started_nodes : options.nodes;
     auto status = cluster->WaitForStatus(
         [want](const nlohmann::json& s) {
           int up = 0;

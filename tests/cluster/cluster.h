@@ -25,6 +25,7 @@ namespace cvfs::testing {
 
 struct ClusterOptions {
   int nodes = 3;
+  int started_nodes = 0;    // 0: all; otherwise nodes >= this are configured but not started
   int failure_domains = 0;  // 0: one per node; otherwise node i is in domain i % failure_domains
   std::string cluster_name = "test";
   std::string provider = "tcp;ofi_rxm";

@@ -34,15 +34,16 @@ struct FileRecord {
 // One client's workload: creates files, writes them, reads each back and compares.
 class Workload {
  public:
-  Workload(FileSystem& fs, std::string prefix, uint64_t seed) : fs_(fs), prefix_(std::move(prefix)),
-                                                                random_(seed) {}
+  Workload(FileSystem& fs, std::string prefix, uint64_t seed)
+      : fs_(fs), prefix_(std::move(prefix)), random_(seed) {}
 
   // One file: create, write `size` random bytes, fsync, release, reopen, read, compare.
   Status WriteAndVerify(size_t size) {
     const std::string name = prefix_ + "-" + std::to_string(files_.size());
     auto bytes = RandomBytes(random_, size);
     bool created = false;
-    CVFS_ASSIGN_OR_RETURN(FileAttr attr, fs_.Create(nullptr, kRootInode, name, 0644, true, &created));
+    CVFS_ASSIGN_OR_RETURN(FileAttr attr,
+                          fs_.Create(nullptr, kRootInode, name, 0644, true, &created));
     CVFS_ASSIGN_OR_RETURN(uint64_t handle, fs_.OpenCreated(nullptr, attr, O_RDWR));
     Status st = fs_.Write(handle, 0, bytes);
     if (st.ok()) st = fs_.Fsync(handle);
@@ -92,10 +93,13 @@ class Workload {
 // Runs workloads on their own threads until stopped; collects the first error of each.
 class BackgroundWorkload {
  public:
-  BackgroundWorkload(std::vector<Workload*> workloads, size_t file_bytes) {
+  // `pause`: between two files of one client (a lighter load).
+  BackgroundWorkload(std::vector<Workload*> workloads, size_t file_bytes,
+                     std::chrono::milliseconds pause = std::chrono::milliseconds(0)) {
     for (Workload* w : workloads) {
-      threads_.emplace_back([this, w, file_bytes] {
+      threads_.emplace_back([this, w, file_bytes, pause] {
         while (!stop_) {
+          if (pause.count() > 0) std::this_thread::sleep_for(pause);
           Status st = w->WriteAndVerify(file_bytes);
           if (!st.ok()) {
             std::lock_guard lock(mu_);
@@ -191,8 +195,7 @@ TEST_CASE("8 backends 4+2: kill two during a workload, rebuilt by itself, two mo
     auto full = cluster.WaitForStatus(
         [&](const nlohmann::json& s) {
           return TestCluster::NodeState(s, cluster.node_id(2)) == "down" &&
-                 TestCluster::NodeState(s, cluster.node_id(5)) == "down" &&
-                 FsState(s) == "full";
+                 TestCluster::NodeState(s, cluster.node_id(5)) == "down" && FsState(s) == "full";
         },
         std::chrono::seconds(240));
     workload.Stop();
@@ -236,8 +239,7 @@ TEST_CASE("8 backends 4+2: kill two during a workload, rebuilt by itself, two mo
   auto critical = cluster.WaitForStatus(
       [&](const nlohmann::json& s) {
         return TestCluster::NodeState(s, cluster.node_id(0)) == "down" &&
-               TestCluster::NodeState(s, cluster.node_id(7)) == "down" &&
-               FsState(s) == "critical";
+               TestCluster::NodeState(s, cluster.node_id(7)) == "down" && FsState(s) == "critical";
       },
       std::chrono::seconds(30));
   INFO((critical.ok() ? critical->dump(1) : critical.status().ToString()));
@@ -328,10 +330,9 @@ TEST_CASE("a node back within its grace period resyncs only what it missed", "[f
   const uint64_t stored = (before.bytes() + away.bytes()) * 6 / 4;
   const uint64_t full_rebuild = stored / 6;
   const uint64_t missed = away.bytes() * 6 / 4 / 6;
-  WARN("resync after a restart within the grace period: " << resynced << " bytes in " << pgs
-                                                          << " PGs; written while away: about "
-                                                          << missed << " bytes of its share; a full rebuild: "
-                                                          << full_rebuild << " bytes");
+  WARN("resync after a restart within the grace period: "
+       << resynced << " bytes in " << pgs << " PGs; written while away: about " << missed
+       << " bytes of its share; a full rebuild: " << full_rebuild << " bytes");
   CHECK(pgs > 0);
   CHECK(resynced > 0);
   CHECK(resynced * 4 < full_rebuild);
@@ -342,4 +343,84 @@ TEST_CASE("a node back within its grace period resyncs only what it missed", "[f
   cluster.KillNode(1);
   REQUIRE(before.VerifyAll().ok());
   REQUIRE(away.VerifyAll().ok());
+}
+
+TEST_CASE("adding 3 nodes to 6 moves about their share, while I/O goes on", "[fault][rebuild]") {
+  ClusterOptions options;
+  options.nodes = 9;
+  options.started_nodes = 6;
+  options.extra_config = {"[rebuild]", "node_grace_s = 600", "bandwidth_mib = 0",
+                          "rebalance_delay_s = 3"};
+  auto started = StartWithFilesystem(options, "scratch", "4+2", "32K --pgs 64");
+  INFO((started.ok() ? std::string() : started.status().ToString()));
+  REQUIRE(started.ok());
+  auto& cluster = *started->cluster;
+  auto mount_a = MountFileSystem(cluster, "scratch", "client-a");
+  auto mount_b = MountFileSystem(cluster, "scratch", "client-b");
+  REQUIRE(mount_a.ok());
+  REQUIRE(mount_b.ok());
+  Workload a(**mount_a, "a", 5), b(**mount_b, "b", 6);
+  // Whole stripes (4 x 32 KiB), so every cell stored is exactly a quarter stripe.
+  constexpr size_t kFileBytes = 8 * 128 * 1024;
+  for (int i = 0; i < 12; ++i) {
+    REQUIRE(a.WriteAndVerify(kFileBytes).ok());
+    REQUIRE(b.WriteAndVerify(kFileBytes).ok());
+  }
+  const uint64_t before_bytes = a.bytes() + b.bytes();
+
+  uint64_t during_bytes = 0;
+  {
+    BackgroundWorkload workload({&a, &b}, kFileBytes, std::chrono::milliseconds(500));
+    for (int i = 6; i < 9; ++i) REQUIRE(cluster.StartNode(i).ok());
+    for (int i = 6; i < 9; ++i) REQUIRE(cluster.WaitNodeUp(i).ok());
+    // The new nodes hold slots, and the filesystem is whole again.
+    auto moved = cluster.WaitForStatus(
+        [&](const nlohmann::json& s) {
+          if (FsState(s) != "full") return false;
+          auto map = ReadMap(cluster);
+          if (!map.ok()) return false;
+          const auto& fs = map->filesystems.at("scratch");
+          for (int i = 6; i < 9; ++i) {
+            bool holds = false;
+            for (const auto& pg : fs.groups) {
+              for (const auto& m : pg.members) holds = holds || m.node.str() == cluster.node_id(i);
+            }
+            if (!holds) return false;
+          }
+          return true;
+        },
+        std::chrono::seconds(180));
+    workload.Stop();
+    INFO(cluster.DumpLogs(20));
+    REQUIRE(moved.ok());
+    const auto errors = workload.errors();
+    INFO("workload errors: " << (errors.empty() ? std::string("none") : errors.front()));
+    CHECK(errors.empty());
+    during_bytes = a.bytes() + b.bytes() - before_bytes;
+    WARN(workload.ops() << " files written and verified while the data moved");
+  }
+  uint64_t moved_bytes = 0;
+  int pgs = 0;
+  for (const auto& d : ReadPgDone(cluster)) {
+    if (d.resync) continue;
+    moved_bytes += d.bytes;
+    ++pgs;
+  }
+  // The share the new nodes should own: 3/9 of every cell stored (data x 6/4) at the end.
+  // (Files written during the move land on the new slots directly or are moved with their
+  // PG, depending on when they come; the light load keeps them a small part.)
+  const double ideal = (before_bytes + during_bytes) * 6.0 / 4.0 * 3.0 / 9.0;
+  const double ceiling = ideal * 1.5;
+  WARN("scale-out 6 -> 9 nodes: moved "
+       << moved_bytes << " bytes in " << pgs << " PGs; ideal (3/9 of what is stored) "
+       << static_cast<uint64_t>(ideal) << " bytes; ratio " << moved_bytes / ideal);
+  CHECK(moved_bytes > 0);
+  CHECK(moved_bytes <= ceiling);
+  REQUIRE(a.VerifyAll().ok());
+  REQUIRE(b.VerifyAll().ok());
+  // The old holders dropped the moved cells.
+  bool dropped = false;
+  for (int i = 0; i < 6; ++i)
+    dropped = dropped || CountInFile(cluster.log_path(i), "rebuild.cells_dropped") > 0;
+  CHECK(dropped);
 }
