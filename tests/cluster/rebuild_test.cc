@@ -185,17 +185,31 @@ TEST_CASE("8 backends 4+2: kill two during a workload, rebuilt by itself, two mo
     REQUIRE(b.WriteAndVerify(kFileBytes).ok());
   }
 
-  // Kill two backends while both clients write and verify.
+  // Kill two backends while both clients write and verify: the manager's node and another,
+  // so the rebuild is planned by a manager elected after the failure.
+  auto before_kill = cluster.StatusJson();
+  REQUIRE(before_kill.ok());
+  int first = -1;
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (cluster.node_id(i) == before_kill->value("manager", "")) first = i;
+  }
+  REQUIRE(first >= 0);
+  const int second = (first + 3) % cluster.size();
+  std::vector<int> alive;
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (i != first && i != second) alive.push_back(i);
+  }
   const auto t_kill = Clock_::now();
   {
     BackgroundWorkload workload({&a, &b}, kFileBytes);
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    cluster.KillNode(2);
-    cluster.KillNode(5);
+    cluster.KillNode(first);
+    cluster.KillNode(second);
     auto full = cluster.WaitForStatus(
         [&](const nlohmann::json& s) {
-          return TestCluster::NodeState(s, cluster.node_id(2)) == "down" &&
-                 TestCluster::NodeState(s, cluster.node_id(5)) == "down" && FsState(s) == "full";
+          return TestCluster::NodeState(s, cluster.node_id(first)) == "down" &&
+                 TestCluster::NodeState(s, cluster.node_id(second)) == "down" &&
+                 FsState(s) == "full";
         },
         std::chrono::seconds(240));
     workload.Stop();
@@ -205,7 +219,8 @@ TEST_CASE("8 backends 4+2: kill two during a workload, rebuilt by itself, two mo
     const auto errors = workload.errors();
     INFO("workload errors: " << (errors.empty() ? std::string("none") : errors.front()));
     CHECK(errors.empty());
-    WARN("two backends killed: fully protected again on 6 failure domains after "
+    WARN("two backends killed (" << cluster.node_id(first) << ", the manager, and "
+                                 << cluster.node_id(second) << "): fully protected again on 6 failure domains after "
          << std::chrono::duration<double>(Clock_::now() - t_kill).count() << " s (grace 4 s); "
          << workload.ops() << " files written and verified meanwhile");
   }
@@ -234,12 +249,13 @@ TEST_CASE("8 backends 4+2: kill two during a workload, rebuilt by itself, two mo
   CHECK(last_two <= first_one);
 
   // Two more down: 4 of 6 failure domains left. Reads decode, writes go on, critical.
-  cluster.KillNode(0);
-  cluster.KillNode(7);
+  cluster.KillNode(alive[0]);
+  cluster.KillNode(alive[1]);
   auto critical = cluster.WaitForStatus(
       [&](const nlohmann::json& s) {
-        return TestCluster::NodeState(s, cluster.node_id(0)) == "down" &&
-               TestCluster::NodeState(s, cluster.node_id(7)) == "down" && FsState(s) == "critical";
+        return TestCluster::NodeState(s, cluster.node_id(alive[0])) == "down" &&
+               TestCluster::NodeState(s, cluster.node_id(alive[1])) == "down" &&
+               FsState(s) == "critical";
       },
       std::chrono::seconds(30));
   INFO((critical.ok() ? critical->dump(1) : critical.status().ToString()));
@@ -253,10 +269,11 @@ TEST_CASE("8 backends 4+2: kill two during a workload, rebuilt by itself, two mo
   }
 
   // A fifth down: fewer than N live domains. Writes fail clearly; nothing acknowledged lost.
-  cluster.KillNode(1);
+  const int fifth = alive[2];
+  cluster.KillNode(fifth);
   auto gone = cluster.WaitForStatus(
       [&](const nlohmann::json& s) {
-        return TestCluster::NodeState(s, cluster.node_id(1)) == "down";
+        return TestCluster::NodeState(s, cluster.node_id(fifth)) == "down";
       },
       std::chrono::seconds(30));
   REQUIRE(gone.ok());
@@ -271,8 +288,8 @@ TEST_CASE("8 backends 4+2: kill two during a workload, rebuilt by itself, two mo
     CHECK(st.code() == ErrorCode::kUnavailable);
     CHECK(st.message().find("needs 4") != std::string::npos);
   }
-  REQUIRE(cluster.StartNode(1).ok());
-  REQUIRE(cluster.WaitNodeUp(1).ok());
+  REQUIRE(cluster.StartNode(fifth).ok());
+  REQUIRE(cluster.WaitNodeUp(fifth).ok());
   // Its slots resync first (it missed nothing acknowledged); until then PGs with fewer
   // than N current members stay unreadable.
   auto back = cluster.WaitForStatus(

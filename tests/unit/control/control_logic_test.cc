@@ -113,7 +113,10 @@ TEST_CASE("status JSON: exact shape, union of map and live registrations, health
     std::vector<std::string> keys;
     for (auto& [k, v] : j.items()) keys.push_back(k);
     CHECK(keys == std::vector<std::string>{"cluster", "counts", "epoch", "failure_domains",
-                                           "healthy", "manager", "nodes"});
+                                           "filesystems", "healthy", "manager", "nodes",
+                                           "protection", "rebuild"});
+    CHECK(j["protection"] == "full");  // no filesystem: nothing lacks a cell
+    CHECK(j["rebuild"]["active"] == false);
     CHECK(j["epoch"] == 1);
     CHECK(j["manager"] == "n1");
     REQUIRE(j["nodes"].size() == 4);
