@@ -33,13 +33,13 @@ struct ClusterConfig {
 Status CreateCluster(EtcdClient& etcd, std::string_view name, int64_t now_ms = 0);
 
 struct ClusterStatusInfo {
-  bool exists = false;                // the config record is present
-  ClusterConfig config;               // when exists
-  std::optional<ClusterMap> map;      // absent before any manager wrote one
-  std::map<NodeId, NodeRecord> live;  // current registrations (leases alive)
-  std::string manager;                // holder of the election key, "" if none
-  int64_t manager_term = 0;           // its create_revision, 0 if none
-  int64_t revision = 0;               // etcd revision the snapshot was read at
+  bool exists = false;                           // the config record is present
+  ClusterConfig config;                          // when exists
+  std::optional<ClusterMap> map;                 // absent before any manager wrote one
+  std::map<NodeId, NodeRecord> live;             // current registrations (leases alive)
+  std::string manager;                           // holder of the election key, "" if none
+  int64_t manager_term = 0;                      // its create_revision, 0 if none
+  int64_t revision = 0;                          // etcd revision the snapshot was read at
   std::vector<nlohmann::json> rebuild_progress;  // each node's RebuildWorker progress
 };
 

@@ -287,9 +287,9 @@ bool ClusterManager::ReconcileOnce() {
     if (auto records = etcd_->GetPrefix(keys_.RebuildDonePrefix()); records.ok()) {
       for (const auto& kv : records->kvs) {
         auto parsed = nlohmann::json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
-        auto record = parsed.is_discarded() ? Result<RebuildDoneRecord>(Status::MalformedMessage(
-                                                  "not JSON"))
-                                            : RebuildDoneFromJson(parsed);
+        auto record = parsed.is_discarded()
+                          ? Result<RebuildDoneRecord>(Status::MalformedMessage("not JSON"))
+                          : RebuildDoneFromJson(parsed);
         done_keys.emplace_back(kv.key, kv.mod_revision);
         if (!record.ok()) {
           LOG_WARN("manager.bad_rebuild_record key={} error={}", kv.key,

@@ -18,10 +18,10 @@
 // reconciled nodes, written into ClusterMap::filesystems in the same fenced write (one epoch
 // step). A placed filesystem's table is never recomputed here when nodes go down or come
 // back; slots move only through PlanRecovery (control/recovery_planner.h): resync of
-// returning nodes, reassignment after the grace period, completion records. When placement fails (fewer eligible failure
-// domains than N+P) the manager logs `manager.place_failed` once and retries when the map
-// changes (a node joins or comes back), not on every round. A round in which neither
-// membership nor definitions changed writes nothing.
+// returning nodes, reassignment after the grace period, completion records. When placement fails
+// (fewer eligible failure domains than N+P) the manager logs `manager.place_failed` once and
+// retries when the map changes (a node joins or comes back), not on every round. A round in which
+// neither membership nor definitions changed writes nothing.
 //
 // Fencing: the write is a txn comparing the map's mod_revision (KeyMissing for the first
 // map) AND CreateRevisionIs(Manager(), term). A deposed manager's write therefore fails
@@ -43,8 +43,8 @@
 
 #include "control/etcd_client.h"
 #include "control/keys.h"
-#include "core/clock.h"
 #include "control/recovery_planner.h"
+#include "core/clock.h"
 #include "core/cluster_map.h"
 
 namespace cvfs::control {

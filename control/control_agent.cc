@@ -53,9 +53,8 @@ Result<std::unique_ptr<ControlAgent>> ControlAgent::Start(ControlAgentOptions op
 ControlAgent::~ControlAgent() { Stop(); }
 
 void ControlAgent::OnElected(int64_t term, Duration waited) {
-  auto manager =
-      ClusterManager::Start(etcd_, keys_, options_.self.id, term, waited, options_.clock, {},
-                            options_.recovery);
+  auto manager = ClusterManager::Start(etcd_, keys_, options_.self.id, term, waited, options_.clock,
+                                       {}, options_.recovery);
   if (!manager.ok()) {
     LOG_ERROR("manager.start_failed term={} error={}", term, manager.status().ToString());
     return;

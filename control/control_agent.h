@@ -34,7 +34,7 @@ struct ControlAgentOptions {
   NodeRecord self;
   int64_t lease_ttl_s = 10;
   bool manager_eligible = true;
-  Clock* clock = nullptr;  // nullptr: SystemClock
+  Clock* clock = nullptr;    // nullptr: SystemClock
   RecoveryOptions recovery;  // used while this node is the manager
 };
 

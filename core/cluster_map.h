@@ -119,8 +119,8 @@ struct FilesystemInfo {
   StripeGeometry geometry;
   uint32_t pg_count = 0;
   int64_t created_ms = 0;
-  bool root_squash = false;            // namespace requests from uid 0 act as nobody (65534)
-  std::vector<PlacementGroup> groups;  // empty: not placed yet
+  bool root_squash = false;                // namespace requests from uid 0 act as nobody (65534)
+  std::vector<PlacementGroup> groups;      // empty: not placed yet
   std::vector<RecoveringSlot> recovering;  // sorted by (pg, index); at most one per slot
 
   bool placed() const { return !groups.empty(); }

@@ -28,9 +28,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <map>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -111,9 +111,9 @@ class RebuildWorker {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                     // mu_
-  std::shared_ptr<const ClusterMap> map_;     // mu_
-  RebuildWorkerStats stats_;                  // mu_
+  bool stopping_ = false;                  // mu_
+  std::shared_ptr<const ClusterMap> map_;  // mu_
+  RebuildWorkerStats stats_;               // mu_
   // mu_: what the worker is doing, for Publish.
   std::string state_ = "idle";
   uint32_t current_fs_ = 0, current_pg_ = 0;
@@ -128,7 +128,8 @@ class RebuildWorker {
   // kReportGrace is made again (the record may have been lost).
   std::map<std::tuple<uint32_t, uint32_t, uint16_t, std::string, int64_t>, TimePoint> reported_;
   uint64_t collected_epoch_ = 0;  // worker thread only
-  uint64_t planned_epoch_ = 0;    // worker thread only: the last epoch PlanWork logged  // the map epoch CollectGarbage last ran for
+  uint64_t planned_epoch_ = 0;    // worker thread only: the last epoch PlanWork logged  // the map
+                                  // epoch CollectGarbage last ran for
   TimePoint throttle_start_{};
   uint64_t throttle_bytes_ = 0;
   TimePoint last_publish_{};

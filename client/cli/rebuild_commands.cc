@@ -19,13 +19,14 @@ void PrintRebuild(const nlohmann::json& status, double eta_s, bool terminal) {
   const auto& r = status.value("rebuild", nlohmann::json::object());
   std::printf("protection: %s\n", status.value("protection", "unknown").c_str());
   for (const auto& fs : status.value("filesystems", nlohmann::json::array())) {
-    std::printf("  filesystem %-12s %-11s PGs lacking cells: %llu (critical %llu, unavailable "
-                "%llu), rebuilding %llu\n",
-                fs.value("name", "").c_str(), fs.value("state", "").c_str(),
-                static_cast<unsigned long long>(fs.value("pgs_degraded", 0ull)),
-                static_cast<unsigned long long>(fs.value("pgs_critical", 0ull)),
-                static_cast<unsigned long long>(fs.value("pgs_unavailable", 0ull)),
-                static_cast<unsigned long long>(fs.value("pgs_rebuilding", 0ull)));
+    std::printf(
+        "  filesystem %-12s %-11s PGs lacking cells: %llu (critical %llu, unavailable "
+        "%llu), rebuilding %llu\n",
+        fs.value("name", "").c_str(), fs.value("state", "").c_str(),
+        static_cast<unsigned long long>(fs.value("pgs_degraded", 0ull)),
+        static_cast<unsigned long long>(fs.value("pgs_critical", 0ull)),
+        static_cast<unsigned long long>(fs.value("pgs_unavailable", 0ull)),
+        static_cast<unsigned long long>(fs.value("pgs_rebuilding", 0ull)));
   }
   if (!r.value("active", false)) {
     std::printf("rebuild: nothing to do\n");
@@ -44,13 +45,11 @@ void PrintRebuild(const nlohmann::json& status, double eta_s, bool terminal) {
     const uint64_t total = n.value("stripes_total", 0ull);
     const int width = 30;
     const int filled = total == 0 ? 0 : static_cast<int>(width * done / total);
-    std::string bar = terminal ? "[" + std::string(filled, '#') +
-                                     std::string(width - filled, '.') + "] "
-                               : "";
+    std::string bar =
+        terminal ? "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] " : "";
     std::printf("  %-8s PG %u (lacks %d) %s%llu/%llu stripes, %llu PGs queued\n",
-                n.value("node", "").c_str(), n.value("pg", 0u), n.value("missing", 0),
-                bar.c_str(), static_cast<unsigned long long>(done),
-                static_cast<unsigned long long>(total),
+                n.value("node", "").c_str(), n.value("pg", 0u), n.value("missing", 0), bar.c_str(),
+                static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
                 static_cast<unsigned long long>(n.value("queued_pgs", 0ull)));
   }
 }

@@ -43,7 +43,8 @@ void PrintHuman(const nlohmann::json& s) {
   const auto& rebuild = s.value("rebuild", nlohmann::json::object());
   if (rebuild.value("active", false)) {
     std::printf("rebuild: %d PGs left, %s written, %s/s (cvfs rebuild status)\n",
-                rebuild.value("pgs_remaining", 0), HumanBytes(rebuild.value("bytes_written", 0ull)).c_str(),
+                rebuild.value("pgs_remaining", 0),
+                HumanBytes(rebuild.value("bytes_written", 0ull)).c_str(),
                 HumanBytes(static_cast<uint64_t>(rebuild.value("rate_bytes_per_s", 0.0))).c_str());
   }
   const auto& nodes = s.value("nodes", nlohmann::json::array());

@@ -183,8 +183,8 @@ Result<ListStripesRequest> DecodeListStripesRequest(std::string_view payload) {
   m.max = r->max();
   if (m.pg_count == 0) return Status::MalformedMessage("ListStripes: pg_count is 0");
   if (m.max == 0 || m.max > kMaxListedStripes) {
-    return Status::MalformedMessage("ListStripes: max " + std::to_string(m.max) +
-                                    " outside 1.." + std::to_string(kMaxListedStripes));
+    return Status::MalformedMessage("ListStripes: max " + std::to_string(m.max) + " outside 1.." +
+                                    std::to_string(kMaxListedStripes));
   }
   if (r->pgs() == nullptr) return Missing("ListStripes", "pgs");
   if (r->pgs()->size() > kMaxListedPgs) {

@@ -168,19 +168,18 @@ Result<std::string> MemberService::ListStripes(const net::RpcContext& context,
   }
   std::sort(request.pgs.begin(), request.pgs.end());
   wire::ListStripesReply reply;
-  CVFS_ASSIGN_OR_RETURN(
-      std::vector<CellStore::StripeRef> stripes,
-      store->ListStripes(
-          request.fs_id, from, request.max,
-          [&](uint64_t inode, uint64_t stripe) {
-            const uint32_t pg = PlacementGroupOf(inode, stripe, request.pg_count);
-            return std::binary_search(request.pgs.begin(), request.pgs.end(), pg);
-          },
-          &reply.done));
+  CVFS_ASSIGN_OR_RETURN(std::vector<CellStore::StripeRef> stripes,
+                        store->ListStripes(
+                            request.fs_id, from, request.max,
+                            [&](uint64_t inode, uint64_t stripe) {
+                              const uint32_t pg = PlacementGroupOf(inode, stripe, request.pg_count);
+                              return std::binary_search(request.pgs.begin(), request.pgs.end(), pg);
+                            },
+                            &reply.done));
   reply.stripes.reserve(stripes.size());
   for (const auto& s : stripes) {
-    reply.stripes.push_back({s.inode, s.stripe, PlacementGroupOf(s.inode, s.stripe,
-                                                                 request.pg_count)});
+    reply.stripes.push_back(
+        {s.inode, s.stripe, PlacementGroupOf(s.inode, s.stripe, request.pg_count)});
   }
   return wire::EncodeListStripesReply(reply);
 }

@@ -9,9 +9,9 @@
 // step carries the request's own key, and a retry that finds it answered only finishes the
 // remote rest.
 #include "core/logging.h"
+#include "core/stripe_routing.h"
 #include "server/meta/link_ops.h"
 #include "server/meta/meta_parts.h"
-#include "core/stripe_routing.h"
 #include "server/meta/meta_service.h"
 #include "server/meta/meta_wire.h"
 

@@ -776,15 +776,14 @@ Result<std::vector<CellStore::StripeRef>> CellStore::ListStripes(
 Result<uint64_t> CellStore::DropCellsIf(uint32_t fs_id,
                                         const std::function<bool(const CellKey&)>& drop) {
   std::vector<CellKey> cells;
-  CVFS_RETURN_IF_ERROR(impl_->index()->ForEachOfFilesystem(
-      fs_id, 0, 0, [&](const CellKey& key, const IndexEntry&) {
+  CVFS_RETURN_IF_ERROR(
+      impl_->index()->ForEachOfFilesystem(fs_id, 0, 0, [&](const CellKey& key, const IndexEntry&) {
         if ((cells.empty() || !(cells.back() == key)) && drop(key)) cells.push_back(key);
         return Status::Ok();
       }));
   uint64_t dropped = 0;
   for (size_t i = 0; i < cells.size(); i += 1024) {
-    std::vector<CellKey> batch(cells.begin() + i,
-                               cells.begin() + std::min(cells.size(), i + 1024));
+    std::vector<CellKey> batch(cells.begin() + i, cells.begin() + std::min(cells.size(), i + 1024));
     CVFS_ASSIGN_OR_RETURN(uint64_t n, impl_->DropCells(batch));
     dropped += n;
   }

@@ -170,7 +170,8 @@ int main(int argc, char** argv) {
       }
     }
   }
-  const auto [raw_write, raw_read] = RawDrive(cluster.drive_path(0), std::min<uint64_t>(total, 1ull << 30));
+  const auto [raw_write, raw_read] =
+      RawDrive(cluster.drive_path(0), std::min<uint64_t>(total, 1ull << 30));
   std::printf("\n%-34s %12s\n", "", "figure");
   std::printf("%-34s %12.3f\n", "rebuilt (GB of cells)", rebuilt / 1e9);
   std::printf("%-34s %12.1f\n", "rebuild time (s)", rebuild_s);

@@ -220,9 +220,11 @@ TEST_CASE("8 backends 4+2: kill two during a workload, rebuilt by itself, two mo
     INFO("workload errors: " << (errors.empty() ? std::string("none") : errors.front()));
     CHECK(errors.empty());
     WARN("two backends killed (" << cluster.node_id(first) << ", the manager, and "
-                                 << cluster.node_id(second) << "): fully protected again on 6 failure domains after "
-         << std::chrono::duration<double>(Clock_::now() - t_kill).count() << " s (grace 4 s); "
-         << workload.ops() << " files written and verified meanwhile");
+                                 << cluster.node_id(second)
+                                 << "): fully protected again on 6 failure domains after "
+                                 << std::chrono::duration<double>(Clock_::now() - t_kill).count()
+                                 << " s (grace 4 s); " << workload.ops()
+                                 << " files written and verified meanwhile");
   }
   REQUIRE(a.VerifyAll().ok());
   REQUIRE(b.VerifyAll().ok());
