@@ -90,6 +90,28 @@ class EtcdAdminClient final : public AdminClient {
     return control::FilesystemStatusJson(*etcd_, keys, name);
   }
 
+  Result<nlohmann::json> DrainNode(const std::string& node, bool drain) override {
+    CVFS_RETURN_IF_ERROR(ValidateNodeId(node));
+    CVFS_ASSIGN_OR_RETURN(control::KeyLayout keys, ExistingCluster());
+    CVFS_ASSIGN_OR_RETURN(std::optional<ClusterMap> map, control::ReadMap(*etcd_, keys));
+    if (!map || !map->nodes.contains(NodeId(node))) {
+      return Status::NotFound("node '" + node + "' is not in the cluster map");
+    }
+    if (drain) {
+      const nlohmann::json record = {{"since_ms", Clock::System().WallMillis()}};
+      CVFS_RETURN_IF_ERROR(etcd_->Put(keys.Drain(NodeId(node)), record.dump()).status());
+    } else {
+      CVFS_RETURN_IF_ERROR(etcd_->Delete(keys.Drain(NodeId(node))).status());
+    }
+    uint64_t slots = 0;
+    for (const auto& [name, fs] : map->filesystems) {
+      for (const auto& pg : fs.groups) {
+        for (const auto& m : pg.members) slots += m.node == NodeId(node) ? 1 : 0;
+      }
+    }
+    return nlohmann::json{{"node", node}, {"draining", drain}, {"slots", slots}};
+  }
+
   Result<nlohmann::json> AddDrive(const std::string& node, const std::string& path) override {
     CVFS_RETURN_IF_ERROR(ValidateNodeId(node));
     if (path.empty() || path[0] != '/') {

@@ -90,14 +90,16 @@ Result<ClusterStatusInfo> ReadClusterStatus(EtcdClient& etcd, const KeyLayout& k
   nodes.range_end = PrefixRangeEnd(keys.NodesPrefix());
   TxnOp progress = TxnOp::Get(keys.RebuildProgressPrefix());
   progress.range_end = PrefixRangeEnd(keys.RebuildProgressPrefix());
+  TxnOp drains = TxnOp::Get(keys.DrainPrefix());
+  drains.range_end = PrefixRangeEnd(keys.DrainPrefix());
   CVFS_ASSIGN_OR_RETURN(TxnResponse txn,
                         etcd.Txn({},
                                  {TxnOp::Get(keys.Config()), TxnOp::Get(keys.Map()), nodes,
-                                  TxnOp::Get(keys.Manager()), progress},
+                                  TxnOp::Get(keys.Manager()), progress, drains},
                                  {}));
-  if (!txn.succeeded || txn.responses.size() != 5) {
+  if (!txn.succeeded || txn.responses.size() != 6) {
     return Status::MalformedMessage("etcd status snapshot returned " +
-                                    std::to_string(txn.responses.size()) + " responses, want 5");
+                                    std::to_string(txn.responses.size()) + " responses, want 6");
   }
   ClusterStatusInfo info;
   info.revision = txn.revision;
@@ -125,6 +127,10 @@ Result<ClusterStatusInfo> ReadClusterStatus(EtcdClient& etcd, const KeyLayout& k
   for (const auto& kv : txn.responses[4].kvs) {
     auto parsed = Json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_object()) info.rebuild_progress.push_back(std::move(parsed));
+  }
+  for (const auto& kv : txn.responses[5].kvs) {
+    const std::string id = kv.key.substr(keys.DrainPrefix().size());
+    if (ValidateNodeId(id).ok()) info.draining.insert(NodeId(id));
   }
   return info;
 }
@@ -195,9 +201,20 @@ Json ClusterStatusToJson(const ClusterStatusInfo& info) {
     domains.insert(record.failure_domain);
     count("up");
   }
+  // Slots each node holds over every filesystem (a drained node holds none).
+  std::map<NodeId, uint64_t> slots;
+  if (info.map) {
+    for (const auto& [name, fs] : info.map->filesystems) {
+      for (const auto& pg : fs.groups) {
+        for (const auto& m : pg.members) slots[m.node]++;
+      }
+    }
+  }
   Json node_list = Json::array();
   bool all_up = true;
   for (auto& [id, j] : nodes) {
+    j["draining"] = info.draining.contains(id);
+    j["slots"] = slots[id];
     if (j["state"] != "up") all_up = false;
     node_list.push_back(std::move(j));
   }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +42,7 @@ struct ClusterStatusInfo {
   int64_t manager_term = 0;                      // its create_revision, 0 if none
   int64_t revision = 0;                          // etcd revision the snapshot was read at
   std::vector<nlohmann::json> rebuild_progress;  // each node's RebuildWorker progress
+  std::set<NodeId> draining;                     // nodes with an admin/drain/ record
 };
 
 // Reads config, map, registrations and manager key in ONE consistent snapshot (a single

@@ -301,9 +301,19 @@ bool ClusterManager::ReconcileOnce() {
     } else {
       LOG_WARN("manager.read_failed what=rebuild error={}", records.status().ToString());
     }
+    RecoveryOptions round = recovery_;
+    if (auto drains = etcd_->GetPrefix(keys_.DrainPrefix()); drains.ok()) {
+      for (const auto& kv : drains->kvs) {
+        const std::string id = kv.key.substr(keys_.DrainPrefix().size());
+        if (ValidateNodeId(id).ok()) round.draining.insert(NodeId(id));
+      }
+    } else {
+      LOG_WARN("manager.read_failed what=drain error={}", drains.status().ToString());
+      return true;  // never plan without knowing which nodes drain
+    }
     std::vector<std::pair<std::string, std::string>> rebuild_failures;
     const ClusterMap* before = current->has_value() ? &**current : nullptr;
-    if (PlanRecovery(before, &next, done, recovery_, now_ms, &transitions, &rebuild_failures)) {
+    if (PlanRecovery(before, &next, done, round, now_ms, &transitions, &rebuild_failures)) {
       if (!changed) {
         next.epoch = next.epoch.Next();
         next.updated_ms = now_ms;
@@ -380,6 +390,7 @@ void ClusterManager::Run() {
     watch_prefix(keys_.NodesPrefix(), &watch_);
     watch_prefix(keys_.FilesystemsPrefix(), &fs_watch_);
     watch_prefix(keys_.RebuildDonePrefix(), &rebuild_watch_);
+    watch_prefix(keys_.DrainPrefix(), &drain_watch_);
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, kReconcileInterval, [&] { return stopping_ || dirty_; });
@@ -410,6 +421,8 @@ void ClusterManager::Stop() {
   fs_watch_.reset();
   if (rebuild_watch_) rebuild_watch_->Stop();
   rebuild_watch_.reset();
+  if (drain_watch_) drain_watch_->Stop();
+  drain_watch_.reset();
 }
 
 }  // namespace cvfs::control

@@ -9,7 +9,8 @@
 //                   its create_revision is the manager's term (fencing token)
 //   map             the ClusterMap JSON; written only by the manager with a txn that
 //                   compares the previous mod_revision and the manager's term
-//   admin/          reserved: maintenance and out records written by the CLI
+//   admin/          records written by the CLI: admin/drain/<node> (`cvfs node drain`: move
+//                   the node's slots elsewhere; {since_ms})
 //   filesystems/<name>  a filesystem definition (FilesystemInfo JSON without groups),
 //                   written once by `cvfs fs create` with a create-if-absent txn; the
 //                   manager places it into the map (ClusterMap::filesystems)
@@ -52,6 +53,8 @@ class KeyLayout {
   std::string Manager() const { return Root() + "manager"; }
   std::string Map() const { return Root() + "map"; }
   std::string AdminPrefix() const { return Root() + "admin/"; }
+  std::string DrainPrefix() const { return AdminPrefix() + "drain/"; }
+  std::string Drain(const NodeId& id) const { return DrainPrefix() + id.str(); }
   std::string FilesystemsPrefix() const { return Root() + "filesystems/"; }
   // `name` must satisfy ValidateFilesystemName (the caller checks).
   std::string Filesystem(std::string_view name) const {

@@ -61,6 +61,63 @@ bool Fits(const ClusterMap& map, const PlacementGroup& pg, size_t index,
   return true;
 }
 
+// Step 5: one slot of a draining node per PG per round, while the filesystem is whole.
+bool Drain(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
+           std::vector<std::string>* transitions) {
+  if (options.draining.empty()) return false;
+  bool changed = false;
+  for (auto& [name, fs] : map->filesystems) {
+    if (!fs.placed() || !fs.recovering.empty()) continue;
+    bool whole = true;
+    std::map<NodeId, int> load;
+    for (const auto& [id, entry] : map->nodes) {
+      if (entry.state == NodeState::kUp && !entry.record.drives.empty() &&
+          !options.draining.contains(id)) {
+        load[id] = 0;
+      }
+    }
+    for (const PlacementGroup& pg : fs.groups) {
+      for (const PgMember& m : pg.members) {
+        auto it = map->nodes.find(m.node);
+        whole = whole && it != map->nodes.end() && it->second.state == NodeState::kUp;
+        if (load.contains(m.node)) load[m.node]++;
+      }
+    }
+    if (!whole) continue;
+    int moved = 0, stuck = 0;
+    for (PlacementGroup& pg : fs.groups) {
+      for (size_t i = 0; i < pg.members.size(); ++i) {
+        if (!options.draining.contains(pg.members[i].node)) continue;
+        std::optional<PgMember> choice;
+        for (const auto& [id, count] : load) {
+          PgMember candidate{id, 0};
+          if (!Fits(*map, pg, i, candidate)) continue;
+          if (!choice || count < load[choice->node]) choice = candidate;
+        }
+        if (!choice) {
+          ++stuck;
+          continue;
+        }
+        load[choice->node]++;
+        MoveSlot(&fs, pg.id, static_cast<uint16_t>(i), *choice, now_ms);
+        ++moved;
+        break;  // one per PG per round
+      }
+    }
+    if (moved == 0) continue;
+    SortSlots(&fs);
+    if (transitions) {
+      transitions->push_back("filesystem " + name + ": " + std::to_string(moved) +
+                             " slots of draining nodes move (one per PG)" +
+                             (stuck > 0 ? "; " + std::to_string(stuck) +
+                                              " have no eligible node in a free failure domain"
+                                        : std::string()));
+    }
+    changed = true;
+  }
+  return changed;
+}
+
 bool Rebalance(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
                std::vector<std::string>* transitions) {
   for (const auto& [id, entry] : map->nodes) {
@@ -82,7 +139,10 @@ bool Rebalance(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
     // Nodes far below their share (a node that joined holds none): rebalance until none is.
     std::map<NodeId, size_t> load;
     for (const auto& [id, entry] : map->nodes) {
-      if (entry.state == NodeState::kUp && !entry.record.drives.empty()) load[id] = 0;
+      if (entry.state == NodeState::kUp && !entry.record.drives.empty() &&
+          !options.draining.contains(id)) {
+        load[id] = 0;
+      }
     }
     for (const PlacementGroup& pg : fs.groups) {
       for (const PgMember& m : pg.members) {
@@ -108,7 +168,10 @@ bool Rebalance(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
     for (size_t pg = 0; pg < target->size(); ++pg) {
       for (size_t i = 0; i < (*target)[pg].members.size(); ++i) {
         const PgMember& want = (*target)[pg].members[i];
-        if (want == fs.groups[pg].members[i] || !Fits(*map, fs.groups[pg], i, want)) continue;
+        if (want == fs.groups[pg].members[i] || options.draining.contains(want.node) ||
+            !Fits(*map, fs.groups[pg], i, want)) {
+          continue;
+        }
         MoveSlot(&fs, static_cast<uint32_t>(pg), static_cast<uint16_t>(i), want, now_ms);
         ++moved;
         break;
@@ -304,10 +367,14 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
         if (!expired.contains(fs.groups[pg].members[i].node)) continue;
         std::optional<PgMember> choice;
         const PgMember& want = (*target)[pg].members[i];
-        if (!expired.contains(want.node) && Fits(*map, fs.groups[pg], i, want)) choice = want;
+        if (!expired.contains(want.node) && !options.draining.contains(want.node) &&
+            Fits(*map, fs.groups[pg], i, want)) {
+          choice = want;
+        }
         for (const auto& [id, entry] : map->nodes) {
           if (choice) break;
           if (entry.state != NodeState::kUp || entry.record.drives.empty()) continue;
+          if (options.draining.contains(id)) continue;
           PgMember candidate{id, 0};
           if (!Fits(*map, fs.groups[pg], i, candidate)) continue;
           if (!choice || load[id] < load[choice->node]) choice = candidate;
@@ -335,7 +402,8 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
         " s grace period) reassigned; rebuilding them");
     changed = true;
   }
-  // 4. Scale-out.
+  // 5. Drain first, then 4. scale-out.
+  if (Drain(map, options, now_ms, transitions)) return true;
   return Rebalance(map, options, now_ms, transitions) || changed;
 }
 

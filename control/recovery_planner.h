@@ -22,6 +22,9 @@
 //      lacks one cell until its new member is rebuilt, never more); rounds repeat until the
 //      nodes hold their share. The old holders drop their copies once the PG is whole again
 //      (RebuildWorker::CollectGarbage).
+//   5. drain: slots of draining nodes move to the least loaded eligible node, at most one
+//      per PG per round and only while the filesystem is whole (the node keeps serving
+//      meanwhile, so nothing is lost; once it holds no slot it can be stopped for good).
 // Slots of expired nodes move one by one to the target table's member, or, when that would
 // put two members of a PG on one node or failure domain, to the least loaded eligible node;
 // no other slot moves with them.
@@ -29,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +49,9 @@ struct RecoveryOptions {
   // A node holding no slot of a filesystem (it joined) gets its share once every node has
   // been up this long (nodes joining together are placed in one step).
   int64_t rebalance_delay_ms = 10 * 1000;
+  // Nodes being drained (`cvfs node drain`, read by the manager each round): never chosen
+  // for a slot, and their slots move away one per PG per round while the filesystem is whole.
+  std::set<NodeId> draining;
 };
 
 // What a PG's primary reports when every recovering slot it worked on is current

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "client/cli/cli_common.h"
+#include "cvfs/admin.h"
 
 namespace cvfs::cli {
 
@@ -26,5 +27,10 @@ void RegisterScrubCommands(CLI::App& app, GlobalOptions& global, int* rc);
 
 // Sets up logging for a command (stderr, global.log_level).
 void InitCommandLogging(const GlobalOptions& global);
+// InitCommandLogging, then the admin client for the cluster the global options name
+// (kInvalidArgument when none is named).
+Result<std::unique_ptr<AdminClient>> ConnectAdmin(const GlobalOptions& global);
+// node_commands.cc: `cvfs node drain|undrain`.
+void RegisterNodeCommands(CLI::App& app, GlobalOptions& global, int* rc);
 
 }  // namespace cvfs::cli

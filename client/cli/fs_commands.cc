@@ -13,9 +13,7 @@
 #include "cvfs/admin.h"
 
 namespace cvfs::cli {
-namespace {
 
-// The admin client for the cluster named by the global options.
 Result<std::unique_ptr<AdminClient>> ConnectAdmin(const GlobalOptions& global) {
   InitCommandLogging(global);
   if (global.cluster.empty()) {
@@ -28,6 +26,8 @@ Result<std::unique_ptr<AdminClient>> ConnectAdmin(const GlobalOptions& global) {
   options.munge_socket = global.munge_socket;
   return AdminClient::Connect(options);
 }
+
+namespace {
 
 // "128 KiB", "1 MiB", "6144 B": exact, as a cell size is chosen.
 std::string ExactBytes(uint64_t bytes) {

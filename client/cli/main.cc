@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   RegisterFsckCommand(app, global, &rc);
   RegisterScrubCommands(app, global, &rc);
   RegisterRebuildCommands(app, global, &rc);
+  RegisterNodeCommands(app, global, &rc);
 
   try {
     app.parse(argc, argv);

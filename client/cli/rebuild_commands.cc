@@ -69,17 +69,7 @@ void RegisterRebuildCommands(CLI::App& app, GlobalOptions& global, int* rc) {
   cmd->add_option("--timeout", *timeout_s, "seconds to watch at most")
       ->check(CLI::Range(1, 30 * 86400));
   cmd->callback([&global, rc, json, watch, timeout_s] {
-    InitCommandLogging(global);
-    if (global.cluster.empty()) {
-      *rc = Fail("rebuild status",
-                 Status::InvalidArgument("no cluster named (--cluster or CVFS_CLUSTER)"));
-      return;
-    }
-    AdminOptions options;
-    options.etcd_endpoints = global.EtcdEndpoints();
-    options.cluster = global.cluster;
-    options.timeout_ms = global.timeout_ms;
-    auto admin = AdminClient::Connect(options);
+    auto admin = ConnectAdmin(global);
     if (!admin.ok()) {
       *rc = Fail("rebuild status", admin.status());
       return;

@@ -80,6 +80,13 @@ class AdminClient {
   // has) otherwise.
   virtual Result<nlohmann::json> AddDrive(const std::string& node, const std::string& path) = 0;
 
+  // `cvfs node drain` (docs/design/rebuild.md): with `drain`, records that `node` (it must be
+  // in the map) is to give up its slots: the manager moves them to other nodes one per PG at
+  // a time while the node keeps serving; without, cancels that (slots already moved stay
+  // moved). Returns {node, draining, slots} (slots the node still holds). kNotFound for an
+  // unknown node.
+  virtual Result<nlohmann::json> DrainNode(const std::string& node, bool drain) = 0;
+
   // Scrub (docs/admin/cli.md, `cvfs scrub`). ScrubStatus asks every up node (or only `node`)
   // for its scrubber's state and returns {nodes[] {node, pass, running, started_ms,
   // finished_ms, next_pass_ms, rate_bytes_per_s, bandwidth_limit_bytes_per_s, current{...},

@@ -443,3 +443,47 @@ TEST_CASE("adding 3 nodes to 6 moves about their share, while I/O goes on", "[fa
     dropped = dropped || CountInFile(cluster.log_path(i), "rebuild.cells_dropped") > 0;
   CHECK(dropped);
 }
+
+TEST_CASE("cvfs node drain moves a node's data off it online", "[fault][rebuild]") {
+  ClusterOptions options;
+  options.nodes = 7;
+  options.extra_config = {"[rebuild]", "node_grace_s = 600", "bandwidth_mib = 0"};
+  auto started = StartWithFilesystem(options, "scratch", "4+2", "32K --pgs 32");
+  INFO((started.ok() ? std::string() : started.status().ToString()));
+  REQUIRE(started.ok());
+  auto& cluster = *started->cluster;
+  auto mount = MountFileSystem(cluster, "scratch", "client");
+  REQUIRE(mount.ok());
+  Workload files(**mount, "f", 7);
+  for (int i = 0; i < 16; ++i) REQUIRE(files.WriteAndVerify(256 * 1024 + 99).ok());
+
+  std::string out;
+  CHECK(cluster.RunCli("node drain nosuchnode", &out) == 4);
+  {
+    BackgroundWorkload workload({&files}, 256 * 1024, std::chrono::milliseconds(200));
+    const int rc = cluster.RunCli("node drain " + cluster.node_id(0) + " --wait --timeout 240", &out);
+    workload.Stop();
+    INFO(out << cluster.DumpLogs(10));
+    REQUIRE(rc == 0);
+    CHECK(out.find("holds no data") != std::string::npos);
+    const auto errors = workload.errors();
+    INFO("workload errors: " << (errors.empty() ? std::string("none") : errors.front()));
+    CHECK(errors.empty());
+  }
+  auto status = cluster.StatusJson();
+  REQUIRE(status.ok());
+  for (const auto& n : (*status)["nodes"]) {
+    if (n["id"] == cluster.node_id(0)) {
+      CHECK(n["slots"] == 0);
+      CHECK(n["draining"] == true);
+    }
+  }
+  // The drained node and two more gone: every PG still has 4 of its 6 members (it would
+  // lose a third cell wherever the drained node had been a member).
+  cluster.KillNode(0);
+  cluster.KillNode(1);
+  cluster.KillNode(2);
+  Status all = files.VerifyAll();
+  INFO(all.ToString());
+  CHECK(all.ok());
+}
