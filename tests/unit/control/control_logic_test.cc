@@ -124,9 +124,11 @@ TEST_CASE("status JSON: exact shape, union of map and live registrations, health
     CHECK(n2["id"] == "n2");
     std::vector<std::string> node_keys;
     for (auto& [k, v] : n2.items()) node_keys.push_back(k);
-    CHECK(node_keys == std::vector<std::string>{"address", "capacity_bytes", "drives", "endpoint",
-                                                "failure_domain", "free_bytes", "host", "id",
-                                                "provider", "since_ms", "state"});
+    CHECK(node_keys == std::vector<std::string>{"address", "capacity_bytes", "draining", "drives",
+                                                "endpoint", "failure_domain", "free_bytes", "host",
+                                                "id", "provider", "since_ms", "slots", "state"});
+    CHECK(n2["draining"] == false);
+    CHECK(n2["slots"] == 0);  // no filesystem
     CHECK(n2["state"] == "up");
     CHECK(n2["failure_domain"] == "fd-n2");
     CHECK(n2["provider"] == "tcp;ofi_rxm");
