@@ -180,6 +180,10 @@ struct AckedFile {
 
 class AckedFiles {
  public:
+  void Clear() {
+    std::lock_guard lock(mu_);
+    files_.clear();
+  }
   void Add(std::shared_ptr<AckedFile> f) {
     std::lock_guard lock(mu_);
     files_.push_back(std::move(f));
@@ -422,6 +426,8 @@ class FaultSuite {
  public:
   explicit FaultSuite(SuiteOptions options) : options_(options) {}
 
+  // With network namespaces when asked and possible (the data path must work through
+  // them: a probe file proves it), else without (no partitions).
   Status Start();
   // One run; false when it failed. Sets *fatal when the cluster did not heal.
   bool Run(uint64_t seed, bool* fatal);
@@ -430,6 +436,7 @@ class FaultSuite {
   bool partitions() const { return partitions_; }
 
  private:
+  Status StartCluster(bool netns);
   int Unavailable() const;
   // Drops returning nodes that are back, up and no longer recovering from the count.
   void RefreshReturning(bool wait_for_budget);
@@ -458,23 +465,35 @@ class FaultSuite {
 constexpr int kNodes = 8;
 
 Status FaultSuite::Start() {
+  if (options_.netns) {
+    Status st = StartCluster(/*netns=*/true);
+    if (st.ok()) return st;
+    std::printf(
+        "fault_suite: with network namespaces: %s\nfault_suite: partitions disabled, "
+        "starting without network namespaces\n",
+        st.ToString().c_str());
+    objects_.clear();
+    objects_client_.reset();
+    mount_b_.reset();
+    mount_a_.reset();
+    cluster_.reset();
+    acked_.Clear();
+  }
+  return StartCluster(/*netns=*/false);
+}
+
+Status FaultSuite::StartCluster(bool netns) {
   ClusterOptions options;
   options.nodes = kNodes;
   options.lease_ttl_s = 2;
   // Long grace: a faulted node comes back within the run, so its slots are resynced, not
   // rebuilt elsewhere (rebuild_test covers rebuild after the grace period).
   options.extra_config = {"[rebuild]", "node_grace_s = 3600", "bandwidth_mib = 0"};
-  options.network_namespaces = options_.netns;
+  options.network_namespaces = netns;
   auto started = TestCluster::Start(options);
-  if (!started.ok() && options_.netns) {
-    std::printf("fault_suite: network namespaces unavailable (%s); partitions disabled\n",
-                started.status().ToString().c_str());
-    options.network_namespaces = false;
-    started = TestCluster::Start(options);
-  }
   CVFS_RETURN_IF_ERROR(started.status());
   cluster_ = std::move(*started);
-  partitions_ = options.network_namespaces;
+  partitions_ = netns;
   CVFS_RETURN_IF_ERROR(cluster_->CreateFilesystem("scratch", "4+2", "32K", "--pgs 32"));
   CVFS_RETURN_IF_ERROR(cluster_->CreateFilesystem("objects", "4+2", "32K", "--pgs 16"));
   CVFS_ASSIGN_OR_RETURN(scratch_, WaitFilesystemPlaced(*cluster_, "scratch"));
