@@ -9,6 +9,19 @@
 
 namespace cvfs::control {
 
+namespace {
+
+// Deletes rebuild completion records the manager has acted on, each only if it still has the
+// mod revision it was read at (a newer record under the same key is left for the next round).
+void DeleteSpentRecords(EtcdClient& etcd,
+                        const std::vector<std::pair<std::string, int64_t>>& records) {
+  for (const auto& [key, revision] : records) {
+    (void)etcd.Txn({Compare::ModRevisionIs(key, revision)}, {TxnOp::Delete(key)}, {});
+  }
+}
+
+}  // namespace
+
 bool ReconcileMap(const std::optional<ClusterMap>& current,
                   const std::map<NodeId, NodeRecord>& live, const std::string& cluster,
                   const NodeId& manager, int64_t term, int64_t now_ms, ClusterMap* next,
@@ -281,14 +294,18 @@ bool ClusterManager::ReconcileOnce() {
     }
     // Recovery: returning nodes, completion records, slots of nodes past their grace.
     std::vector<RebuildDoneRecord> done;
-    std::vector<std::string> done_keys;
+    // Key and mod revision of every record read: a record is deleted only if it is still the
+    // one read. A worker that finishes a second slot of the same PG rewrites the same key; an
+    // unconditional delete would drop that newer record unread and leave its slot recovering
+    // forever (the worker does not redo a slot it has reported).
+    std::vector<std::pair<std::string, int64_t>> done_keys;
     if (auto records = etcd_->GetPrefix(keys_.RebuildDonePrefix()); records.ok()) {
       for (const auto& kv : records->kvs) {
         auto parsed = nlohmann::json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
         auto record = parsed.is_discarded() ? Result<RebuildDoneRecord>(Status::MalformedMessage(
                                                   "not JSON"))
                                             : RebuildDoneFromJson(parsed);
-        done_keys.push_back(kv.key);
+        done_keys.emplace_back(kv.key, kv.mod_revision);
         if (!record.ok()) {
           LOG_WARN("manager.bad_rebuild_record key={} error={}", kv.key,
                    record.status().ToString());
@@ -323,7 +340,7 @@ bool ClusterManager::ReconcileOnce() {
                : std::next(it);
     }
     if (!changed) {
-      for (const auto& key : done_keys) (void)etcd_->Delete(key);
+      DeleteSpentRecords(*etcd_, done_keys);
       return true;
     }
     auto write = WriteMapFenced(*etcd_, keys_, next, mod_revision, term_);
@@ -339,7 +356,7 @@ bool ClusterManager::ReconcileOnce() {
     }
     if (write->outcome == MapWriteOutcome::kMapMoved) continue;
     // Their slots are out of the written map (or were stale): the records are spent.
-    for (const auto& key : done_keys) (void)etcd_->Delete(key);
+    DeleteSpentRecords(*etcd_, done_keys);
     {
       std::lock_guard<std::mutex> lock(mu_);
       written_epoch_ = next.epoch.value;
