@@ -374,13 +374,6 @@ void ObjectWorker(ObjectClient& client, std::vector<ModelObject>& objects, uint6
 // ---------------------------------------------------------------------------------------
 // The cluster and the faults.
 
-std::string FsState(const nlohmann::json& status, const std::string& name) {
-  for (const auto& fs : status.value("filesystems", nlohmann::json::array())) {
-    if (fs.value("name", "") == name) return fs.value("state", "");
-  }
-  return "";
-}
-
 bool NodeRecovering(const nlohmann::json& status, const std::string& id) {
   const auto& rebuild = status.value("rebuild", nlohmann::json::object());
   for (const auto& fs : rebuild.value("filesystems", nlohmann::json::array())) {
