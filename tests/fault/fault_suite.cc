@@ -733,7 +733,7 @@ Status FaultSuite::HealAll(double* seconds) {
     node_fault_[i] = NodeFault::kNone;
   }
   auto full =
-      cluster_->WaitForStatus([](const nlohmann::json& s) { return AllFull(s, kNodes); }, 120s);
+      cluster_->WaitForStatus([](const nlohmann::json& s) { return AllFull(s, kNodes); }, 60s);
   *seconds = SecondsSince(t0);
   if (!full.ok()) {
     return full.status().WithContext(
