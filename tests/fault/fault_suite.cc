@@ -270,6 +270,13 @@ Status ReadWholeFile(FileSystem& fs, const AckedFile& file) {
 struct WorkloadCounts {
   std::atomic<uint64_t> files_written{0}, bytes_written{0}, files_deleted{0}, reads{0};
   std::atomic<uint64_t> object_writes{0}, object_reads{0};
+  std::atomic<int64_t> slowest_ms{0};  // one file (create to read back) or object call
+  void Took(Clock_::time_point t0) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock_::now() - t0);
+    int64_t seen = slowest_ms;
+    while (ms.count() > seen && !slowest_ms.compare_exchange_weak(seen, ms.count())) {
+    }
+  }
 };
 
 // One FileSystem client: create, write, fsync, release (then acknowledged), read back; now
@@ -297,6 +304,7 @@ void FileWorker(FileSystem& fs, const std::string& prefix, uint64_t seed, size_t
                                         : static_cast<size_t>(random.Range(4096, 400 * 1024));
     file.bytes = RandomBytes(random, size);
     bool created = false;
+    const auto t0 = Clock_::now();
     auto attr = fs.Create(nullptr, kRootInode, file.name, 0644, true, &created);
     if (!attr.ok()) {
       errors.Add("create " + file.name + ": " + attr.status().ToString());
@@ -322,6 +330,7 @@ void FileWorker(FileSystem& fs, const std::string& prefix, uint64_t seed, size_t
     counts.bytes_written += size;
     Status verified = ReadWholeFile(fs, file);
     counts.reads++;
+    counts.Took(t0);
     if (!verified.ok()) errors.Add("read back " + file.name + ": " + verified.ToString());
     acked.Add(std::move(owned));
   }
@@ -347,7 +356,9 @@ void ObjectWorker(ObjectClient& client, std::vector<ModelObject>& objects, uint6
     if (random.OneIn(3)) {
       if (!o.uncertain.empty()) continue;
       std::vector<std::byte> got(length);
+      const auto t0 = Clock_::now();
       Status st = client.Read(o.inode, offset, got);
+      counts.Took(t0);
       counts.object_reads++;
       if (!st.ok()) {
         errors.Add("object read " + std::to_string(o.inode) + ": " + st.ToString());
@@ -359,7 +370,9 @@ void ObjectWorker(ObjectClient& client, std::vector<ModelObject>& objects, uint6
       continue;
     }
     auto bytes = RandomBytes(random, length);
+    const auto t0 = Clock_::now();
     Status st = client.Write(o.inode, offset, bytes);
+    counts.Took(t0);
     counts.object_writes++;
     if (st.ok()) {
       o.model.Write(offset, bytes);
@@ -878,12 +891,12 @@ bool FaultSuite::Run(uint64_t seed, bool* fatal) {
   const auto errs = errors.Get();
   std::printf("run seed %" PRIu64 ": %s | %" PRIu64 " files (%.1f MiB) written, %" PRIu64
               " deleted, %" PRIu64
-              " object writes | io %.1f s, heal %.1f s, verify %.1f s (%" PRIu64
+              " object writes, slowest op %.1f s | io %.1f s, heal %.1f s, verify %.1f s (%" PRIu64
               " files, %.1f MiB) | %s\n",
               seed, faults.empty() ? "no faults" : faults.c_str(), counts.files_written.load(),
               counts.bytes_written.load() / 1048576.0, counts.files_deleted.load(),
-              counts.object_writes.load(), io_s, heal_s, verify_s, files, bytes / 1048576.0,
-              errs.empty() ? "OK" : "FAILED");
+              counts.object_writes.load(), counts.slowest_ms.load() / 1000.0, io_s, heal_s,
+              verify_s, files, bytes / 1048576.0, errs.empty() ? "OK" : "FAILED");
   if (!errs.empty()) {
     std::printf("  FAILED seed %" PRIu64 " (schedule: %s); %zu errors:\n", seed,
                 ScheduleString(schedule).c_str(), errs.size());
