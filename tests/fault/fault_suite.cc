@@ -264,9 +264,17 @@ Status ReadWholeFile(FileSystem& fs, const AckedFile& file) {
   (void)fs.Release(handle);
   CVFS_RETURN_IF_ERROR(read.status().WithContext("read " + file.name));
   if (*read != got.size() || FirstDifference(got, file.bytes) != -1) {
-    return Status::Corruption(file.name + ": content differs at byte " +
+    size_t differing = 0, zeros = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (got[i] == file.bytes[i]) continue;
+      ++differing;
+      zeros += got[i] == std::byte{0};
+    }
+    return Status::Corruption(file.name + " (inode " + std::to_string(file.inode) +
+                              "): content differs at byte " +
                               std::to_string(FirstDifference(got, file.bytes)) + " (read " +
-                              std::to_string(*read) + " bytes)");
+                              std::to_string(*read) + " bytes; " + std::to_string(differing) +
+                              " differ, " + std::to_string(zeros) + " of them zeros)");
   }
   return Status::Ok();
 }
@@ -346,6 +354,36 @@ struct ModelObject {
   uint64_t inode = 0;
   ObjectModel model;
   std::vector<std::pair<uint64_t, uint64_t>> uncertain;  // [offset, end) of failed writes
+  // The content before each of the last writes (newest first): tells a stale read (an older
+  // acknowledged content) from garbage when a read differs.
+  std::deque<std::vector<std::byte>> history;
+  void Wrote(uint64_t offset, const std::vector<std::byte>& bytes) {
+    history.push_front(model.Read(0, model.size()));
+    if (history.size() > 16) history.pop_back();
+    model.Write(offset, bytes);
+  }
+  // What a read of [offset, offset + got.size()) that differs from the model returned.
+  std::string Explain(uint64_t offset, const std::vector<std::byte>& got) const {
+    const auto want = model.Read(offset, got.size());
+    size_t differing = 0;
+    bool zeros = true;
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (got[i] == want[i]) continue;
+      ++differing;
+      zeros = zeros && got[i] == std::byte{0};
+    }
+    std::string out = std::to_string(differing) + " bytes differ" + (zeros ? " (zeros)" : "");
+    for (size_t k = 0; k < history.size(); ++k) {
+      const auto& old = history[k];
+      if (offset + got.size() > old.size()) continue;
+      if (std::equal(got.begin(), got.end(), old.begin() + static_cast<int64_t>(offset))) {
+        return out + "; the range reads as it was before the last " + std::to_string(k + 1) +
+               " acknowledged write(s) of this object: STALE";
+      }
+    }
+    return out + "; matches none of the last " + std::to_string(history.size()) +
+           " contents of the range";
+  }
 };
 
 constexpr uint64_t kObjectBytes = 768 * 1024;
@@ -369,7 +407,8 @@ void ObjectWorker(ObjectClient& client, std::vector<ModelObject>& objects, uint6
       } else if (auto want = o.model.Read(offset, length); FirstDifference(got, want) != -1) {
         errors.Add("object " + std::to_string(o.inode) + " [" + std::to_string(offset) + ", +" +
                    std::to_string(length) + "): DATA DIFFERS at byte " +
-                   std::to_string(offset + FirstDifference(got, want)));
+                   std::to_string(offset + FirstDifference(got, want)) + ", " +
+                   o.Explain(offset, got));
       }
       continue;
     }
@@ -379,7 +418,7 @@ void ObjectWorker(ObjectClient& client, std::vector<ModelObject>& objects, uint6
     counts.Took(t0);
     counts.object_writes++;
     if (st.ok()) {
-      o.model.Write(offset, bytes);
+      o.Wrote(offset, bytes);
     } else {
       errors.Add("object write " + std::to_string(o.inode) + ": " + st.ToString());
       o.uncertain.emplace_back(offset, offset + length);
@@ -790,7 +829,7 @@ void FaultSuite::VerifyObjects(RunErrors& errors) {
       for (const auto& [b, e] : o.uncertain) uncertain |= i >= b && i < e;
       if (!uncertain && got[i] != want[i]) {
         errors.Add("ACKNOWLEDGED OBJECT DATA LOST: object " + std::to_string(o.inode) + " byte " +
-                   std::to_string(i));
+                   std::to_string(i) + ", " + o.Explain(0, got));
         break;
       }
     }
@@ -798,6 +837,7 @@ void FaultSuite::VerifyObjects(RunErrors& errors) {
       o.model = ObjectModel();
       o.model.Write(0, got);
       o.uncertain.clear();
+      o.history.clear();
     }
   }
 }
