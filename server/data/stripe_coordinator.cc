@@ -566,6 +566,15 @@ Result<StripeCoordinator::StaleRepair> StripeCoordinator::RebuildStripe(uint32_t
   if (state.version == 0) return StaleRepair{};  // deleted (or never committed) meanwhile
   StaleRepair result = RepairStaleCells(op, state);
   if (result.failed > 0) return result.first_error;
+  // RepairStaleCells skips members it cannot reach. One the map lists as up (e.g. a node back
+  // from a hang that this node still holds unresponsive) keeps its stale cell: the stripe is
+  // not rebuilt, and reporting it done would let readers trust that cell.
+  for (int k = 0; k < op.width(); ++k) {
+    if (state.current[k] || !op.route.up[k] || op.Reachable(k)) continue;
+    return Status::Unavailable("rebuild of " + Describe(op.id) + ": cell " + std::to_string(k) +
+                               " on " + op.route.member(k).node.str() +
+                               " is not current and its node, up in the map, cannot be reached");
+  }
   return result;
 }
 
