@@ -41,6 +41,7 @@ ClientSessionOptions DataObjectClient::SessionOptions(const ObjectClientOptions&
   session.provider = options.provider;
   session.munge_socket = options.munge_socket;
   session.name = options.name;
+  session.host = options.host;
   return session;
 }
 

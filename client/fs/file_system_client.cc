@@ -57,6 +57,7 @@ Result<std::unique_ptr<FileSystem>> FileSystemClient::Mount(const FileSystemOpti
   session_options.provider = options.provider;
   session_options.munge_socket = options.munge_socket;
   session_options.name = options.name;
+  session_options.host = options.host;
   CVFS_ASSIGN_OR_RETURN(auto session, ClientSession::Open(session_options));
   ObjectClientOptions data_options;
   data_options.filesystem = options.filesystem;

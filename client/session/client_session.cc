@@ -29,6 +29,7 @@ Status ClientSession::StartEndpoint() {
   net::RpcOptions rpc;
   rpc.provider = options_.provider;
   rpc.name = options_.name;
+  rpc.host = options_.host;
   rpc.require_auth = true;
   rpc.munge_socket = options_.munge_socket;
   rpc.handler_threads = 2;  // completions of async calls only

@@ -39,6 +39,7 @@ struct ClientSessionOptions {
   std::string provider = "tcp;ofi_rxm";
   std::string munge_socket;  // "": munged's default socket
   std::string name = "cvfs-client";
+  std::string host = "127.0.0.1";  // address the client's endpoint listens on (tcp)
   size_t registered_buffers = 16;  // pooled registered buffers for small transfers
 };
 

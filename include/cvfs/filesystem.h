@@ -103,6 +103,7 @@ struct FileSystemOptions {
   std::string provider = "tcp;ofi_rxm";
   std::string munge_socket;  // "": munged's default socket
   std::string name = "cvfs-client";
+  std::string host = "127.0.0.1";  // address the client listens on (tcp), reachable by backends
   Duration deadline = std::chrono::seconds(30);  // per call, all retries included
 };
 

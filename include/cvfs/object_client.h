@@ -38,6 +38,9 @@ struct ObjectClientOptions {
   std::string provider = "tcp;ofi_rxm";
   std::string munge_socket;  // "": munged's default socket
   std::string name = "cvfs-client";
+  // Address the client's endpoint listens on (tcp): backends reach it there to pull and
+  // push the client's buffers, so it must be reachable from them.
+  std::string host = "127.0.0.1";
   Duration deadline = std::chrono::seconds(30);  // per Write/Read/Truncate call
   // How long a cell read may take before the client starts a degraded read around it.
   Duration slow_cell_timeout = std::chrono::seconds(2);

@@ -80,6 +80,9 @@ TestCluster::~TestCluster() {
 }
 
 std::string TestCluster::node_id(int i) const { return nodes_[i].id; }
+std::string TestCluster::client_host() const {
+  return network_ != nullptr ? network_->host_address() : "127.0.0.1";
+}
 std::string TestCluster::config_path(int i) const { return nodes_[i].config_path; }
 
 Status TestCluster::WriteNodeConfig(int i) {

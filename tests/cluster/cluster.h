@@ -56,6 +56,9 @@ class TestCluster {
   const std::string& munge_socket() const { return munge_->socket_path(); }
   const std::string& cluster_name() const { return options_.cluster_name; }
   const std::string& provider() const { return options_.provider; }
+  // The address clients in this process listen on so that every backend reaches them: the
+  // bridge's host address with network namespaces, else loopback.
+  std::string client_host() const;
   std::string config_path(int i) const;
   pid_t pid(int i) const { return nodes_[i].process.pid(); }
   bool running(int i) { return nodes_[i].process.Running(); }

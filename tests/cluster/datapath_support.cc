@@ -53,6 +53,7 @@ Options ClientOptionsFor(const TestCluster& cluster, const std::string& filesyst
   options.provider = cluster.provider();
   options.munge_socket = cluster.munge_socket();
   options.name = name;
+  options.host = cluster.client_host();
   return options;
 }
 
