@@ -792,9 +792,13 @@ Status FaultSuite::HealAll(double* seconds) {
       cluster_->WaitForStatus([](const nlohmann::json& s) { return AllFull(s, kNodes); }, 60s);
   *seconds = SecondsSince(t0);
   if (!full.ok()) {
+    // What was left, and what the daemons said last, for a failure seen only in CI.
+    auto status = cluster_->StatusJson();
+    std::string left = status.ok() ? status->value("rebuild", nlohmann::json::object()).dump()
+                                   : status.status().ToString();
     return full.status().WithContext(
-        "the cluster did not return to every node up and every "
-        "filesystem full");
+        "the cluster did not return to every node up and every filesystem full; rebuild: " +
+        left + "\n" + cluster_->DumpLogs(12));
   }
   if (!notes.empty()) return Status::Internal(notes);
   return Status::Ok();
