@@ -1,13 +1,16 @@
 #include "control/filesystem_admin.h"
 
+#include <algorithm>
 #include <charconv>
 #include <set>
 #include <thread>
 #include <utility>
 
 #include "control/cluster_manager.h"
+#include "control/recovery_planner.h"
 #include "core/logging.h"
 #include "core/placement.h"
+#include "core/stripe_routing.h"
 
 namespace cvfs::control {
 namespace {
@@ -213,23 +216,17 @@ Json FilesystemStatusToJson(const FilesystemInfo& fs, const ClusterMap* map) {
   const int p = fs.geometry.parity_cells;
   Json by_missing = Json::object();
   for (const PlacementGroup& pg : fs.groups) {
-    int up = 0, missing = 0;
-    bool recovering = false;
-    for (size_t i = 0; i < pg.members.size(); ++i) {
-      auto it = map->nodes.find(pg.members[i].node);
-      const bool member_up = it != map->nodes.end() && it->second.state == NodeState::kUp;
-      if (member_up) {
+    int up = 0;
+    for (const PgMember& m : pg.members) {
+      if (NodeIsUp(*map, m.node)) {
         ++up;
       } else {
         ++members_down;
       }
-      if (fs.IsRecovering(pg.id, static_cast<int>(i))) {
-        recovering = true;
-        ++missing;
-      } else if (!member_up) {
-        ++missing;
-      }
     }
+    const int missing = MissingCells(*map, fs, pg.id);
+    const bool recovering = std::any_of(fs.recovering.begin(), fs.recovering.end(),
+                                        [&](const RecoveringSlot& s) { return s.pg == pg.id; });
     if (missing > 0) {
       ++degraded;
       const std::string key = std::to_string(missing);

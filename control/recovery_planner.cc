@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/placement.h"
+#include "core/stripe_routing.h"
 
 namespace cvfs::control {
 
@@ -61,39 +62,75 @@ bool Fits(const ClusterMap& map, const PlacementGroup& pg, size_t index,
   return true;
 }
 
+// The placement policy of a placed filesystem.
+PlacementPolicy PolicyOf(const FilesystemInfo& fs) {
+  PlacementPolicy policy;
+  policy.data_cells = fs.geometry.data_cells;
+  policy.parity_cells = fs.geometry.parity_cells;
+  policy.pg_count = static_cast<int>(fs.pg_count);
+  return policy;
+}
+
+// True when `fs` is placed, nothing of it is recovering and every member is up: only then do
+// voluntary moves (drain, rebalance) start, so a PG never lacks more than the moving cell.
+bool Whole(const ClusterMap& map, const FilesystemInfo& fs) {
+  if (!fs.placed() || !fs.recovering.empty()) return false;
+  for (const PlacementGroup& pg : fs.groups) {
+    for (const PgMember& m : pg.members) {
+      if (!NodeIsUp(map, m.node)) return false;
+    }
+  }
+  return true;
+}
+
+// Slots of `fs` per node that may take new slots (up, with a drive, not draining); nodes
+// holding none are listed with 0.
+std::map<NodeId, size_t> EligibleLoad(const ClusterMap& map, const FilesystemInfo& fs,
+                                      const RecoveryOptions& options) {
+  std::map<NodeId, size_t> load;
+  for (const auto& [id, entry] : map.nodes) {
+    if (entry.state == NodeState::kUp && !entry.record.drives.empty() &&
+        !options.draining.contains(id)) {
+      load[id] = 0;
+    }
+  }
+  for (const PlacementGroup& pg : fs.groups) {
+    for (const PgMember& m : pg.members) {
+      if (auto it = load.find(m.node); it != load.end()) it->second++;
+    }
+  }
+  return load;
+}
+
+// The least loaded node of `load` that fits slot `index` of `pg` (drive 0), or none.
+std::optional<PgMember> LeastLoaded(const ClusterMap& map, const PlacementGroup& pg, size_t index,
+                                    const std::map<NodeId, size_t>& load) {
+  std::optional<PgMember> choice;
+  size_t best = 0;
+  for (const auto& [id, count] : load) {
+    PgMember candidate{id, 0};
+    if (!Fits(map, pg, index, candidate)) continue;
+    if (!choice || count < best) {
+      choice = candidate;
+      best = count;
+    }
+  }
+  return choice;
+}
+
 // Step 5: one slot of a draining node per PG per round, while the filesystem is whole.
 bool Drain(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
            std::vector<std::string>* transitions) {
   if (options.draining.empty()) return false;
   bool changed = false;
   for (auto& [name, fs] : map->filesystems) {
-    if (!fs.placed() || !fs.recovering.empty()) continue;
-    bool whole = true;
-    std::map<NodeId, int> load;
-    for (const auto& [id, entry] : map->nodes) {
-      if (entry.state == NodeState::kUp && !entry.record.drives.empty() &&
-          !options.draining.contains(id)) {
-        load[id] = 0;
-      }
-    }
-    for (const PlacementGroup& pg : fs.groups) {
-      for (const PgMember& m : pg.members) {
-        auto it = map->nodes.find(m.node);
-        whole = whole && it != map->nodes.end() && it->second.state == NodeState::kUp;
-        if (load.contains(m.node)) load[m.node]++;
-      }
-    }
-    if (!whole) continue;
+    if (!Whole(*map, fs)) continue;
+    std::map<NodeId, size_t> load = EligibleLoad(*map, fs, options);
     int moved = 0, stuck = 0;
     for (PlacementGroup& pg : fs.groups) {
       for (size_t i = 0; i < pg.members.size(); ++i) {
         if (!options.draining.contains(pg.members[i].node)) continue;
-        std::optional<PgMember> choice;
-        for (const auto& [id, count] : load) {
-          PgMember candidate{id, 0};
-          if (!Fits(*map, pg, i, candidate)) continue;
-          if (!choice || count < load[choice->node]) choice = candidate;
-        }
+        const std::optional<PgMember> choice = LeastLoaded(*map, pg, i, load);
         if (!choice) {
           ++stuck;
           continue;
@@ -127,28 +164,9 @@ bool Rebalance(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
   }
   bool changed = false;
   for (auto& [name, fs] : map->filesystems) {
-    if (!fs.placed() || !fs.recovering.empty()) continue;
-    bool whole = true;  // recovery of a PG comes before any rebalance
-    for (const PlacementGroup& pg : fs.groups) {
-      for (const PgMember& m : pg.members) {
-        auto it = map->nodes.find(m.node);
-        whole = whole && it != map->nodes.end() && it->second.state == NodeState::kUp;
-      }
-    }
-    if (!whole) continue;
+    if (!Whole(*map, fs)) continue;  // recovery of a PG comes before any rebalance
     // Nodes far below their share (a node that joined holds none): rebalance until none is.
-    std::map<NodeId, size_t> load;
-    for (const auto& [id, entry] : map->nodes) {
-      if (entry.state == NodeState::kUp && !entry.record.drives.empty() &&
-          !options.draining.contains(id)) {
-        load[id] = 0;
-      }
-    }
-    for (const PlacementGroup& pg : fs.groups) {
-      for (const PgMember& m : pg.members) {
-        if (load.contains(m.node)) load[m.node]++;
-      }
-    }
+    const std::map<NodeId, size_t> load = EligibleLoad(*map, fs, options);
     if (load.empty()) continue;
     const double mean = double(fs.pg_count) * fs.geometry.width() / double(load.size());
     std::vector<std::string> joined;
@@ -156,11 +174,7 @@ bool Rebalance(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
       if (count < 0.75 * mean) joined.push_back(id.str());
     }
     if (joined.empty()) continue;
-    PlacementPolicy policy;
-    policy.data_cells = fs.geometry.data_cells;
-    policy.parity_cells = fs.geometry.parity_cells;
-    policy.pg_count = static_cast<int>(fs.pg_count);
-    auto target = AssignPlacementGroups(*map, policy, &fs.groups);
+    auto target = AssignPlacementGroups(*map, PolicyOf(fs), &fs.groups);
     if (!target.ok()) continue;
     // One slot per PG per round: a PG gives up one cell of redundancy while it moves, never
     // more (its old holder leaves the table at once). Later rounds move the rest.
@@ -276,15 +290,17 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
   for (auto& [name, fs] : map->filesystems) {
     if (!fs.placed()) continue;
     std::map<NodeId, int> added;
+    std::vector<RecoveringSlot> fresh;  // appended after the scan: IsRecovering needs order
     for (const PlacementGroup& pg : fs.groups) {
       for (size_t i = 0; i < pg.members.size(); ++i) {
         const NodeId& node = pg.members[i].node;
         if (!returned.contains(node) || fs.IsRecovering(pg.id, static_cast<int>(i))) continue;
-        fs.recovering.push_back(
+        fresh.push_back(
             RecoveringSlot{pg.id, static_cast<uint16_t>(i), node, RecoveryKind::kResync, now_ms});
         added[node]++;
       }
     }
+    fs.recovering.insert(fs.recovering.end(), fresh.begin(), fresh.end());
     for (const auto& [node, count] : added) {
       say("filesystem " + name + ": node " + node.str() + " is back, " + std::to_string(count) +
           " slots resync what they missed");
@@ -344,22 +360,15 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
       for (const PgMember& m : pg.members) holds = holds || expired.contains(m.node);
     }
     if (!holds) continue;
-    PlacementPolicy policy;
-    policy.data_cells = fs.geometry.data_cells;
-    policy.parity_cells = fs.geometry.parity_cells;
-    policy.pg_count = static_cast<int>(fs.pg_count);
     // Only the expired members' slots move: the target table says where (balanced), and a
     // slot whose target would clash with the PG's other members (same node or failure
     // domain) goes to the least loaded eligible drive instead.
-    auto target = AssignPlacementGroups(view, policy, &fs.groups);
+    auto target = AssignPlacementGroups(view, PolicyOf(fs), &fs.groups);
     if (!target.ok()) {
       if (failures) failures->emplace_back(name, std::string(target.status().message()));
       continue;
     }
-    std::map<NodeId, int> load;
-    for (const PlacementGroup& pg : fs.groups) {
-      for (const PgMember& m : pg.members) load[m.node]++;
-    }
+    std::map<NodeId, size_t> load = EligibleLoad(*map, fs, options);
     int moved = 0;
     bool stuck = false;
     for (size_t pg = 0; pg < fs.groups.size(); ++pg) {
@@ -367,23 +376,15 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
         if (!expired.contains(fs.groups[pg].members[i].node)) continue;
         std::optional<PgMember> choice;
         const PgMember& want = (*target)[pg].members[i];
-        if (!expired.contains(want.node) && !options.draining.contains(want.node) &&
-            Fits(*map, fs.groups[pg], i, want)) {
+        if (load.contains(want.node) && Fits(*map, fs.groups[pg], i, want)) {
           choice = want;
-        }
-        for (const auto& [id, entry] : map->nodes) {
-          if (choice) break;
-          if (entry.state != NodeState::kUp || entry.record.drives.empty()) continue;
-          if (options.draining.contains(id)) continue;
-          PgMember candidate{id, 0};
-          if (!Fits(*map, fs.groups[pg], i, candidate)) continue;
-          if (!choice || load[id] < load[choice->node]) choice = candidate;
+        } else {
+          choice = LeastLoaded(*map, fs.groups[pg], i, load);
         }
         if (!choice) {
           stuck = true;
           continue;
         }
-        load[fs.groups[pg].members[i].node]--;
         load[choice->node]++;
         MoveSlot(&fs, static_cast<uint32_t>(pg), static_cast<uint16_t>(i), *choice, now_ms);
         ++moved;

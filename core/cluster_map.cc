@@ -1,5 +1,8 @@
 #include "core/cluster_map.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include <cctype>
 #include <limits>
 #include <set>
@@ -231,10 +234,13 @@ std::string_view RecoveryKindName(RecoveryKind kind) {
 }
 
 bool FilesystemInfo::IsRecovering(uint32_t pg, int index) const {
-  for (const RecoveringSlot& slot : recovering) {
-    if (slot.pg == pg && slot.index == index) return true;
-  }
-  return false;
+  // Routing asks this for every member of every stripe it routes: binary search over the
+  // (pg, index) order `recovering` is kept in.
+  auto it = std::lower_bound(recovering.begin(), recovering.end(), std::make_pair(pg, index),
+                             [](const RecoveringSlot& s, const std::pair<uint32_t, int>& key) {
+                               return std::make_pair(s.pg, int(s.index)) < key;
+                             });
+  return it != recovering.end() && it->pg == pg && it->index == index;
 }
 
 Result<FilesystemInfo> FilesystemInfoFromJson(const nlohmann::json& json_value) {
@@ -305,11 +311,18 @@ Result<FilesystemInfo> FilesystemInfoFromJson(const nlohmann::json& json_value) 
       }
       slot.kind = kind == "resync" ? RecoveryKind::kResync : RecoveryKind::kRebuild;
       CVFS_RETURN_IF_ERROR(GetInt64(j, "since_ms", false, where, &slot.since_ms));
-      if (fs.IsRecovering(slot.pg, slot.index)) {
+      fs.recovering.push_back(std::move(slot));
+    }
+    std::sort(fs.recovering.begin(), fs.recovering.end(),
+              [](const RecoveringSlot& a, const RecoveringSlot& b) {
+                return std::tie(a.pg, a.index) < std::tie(b.pg, b.index);
+              });
+    for (size_t i = 1; i < fs.recovering.size(); ++i) {
+      const RecoveringSlot& slot = fs.recovering[i];
+      if (slot.pg == fs.recovering[i - 1].pg && slot.index == fs.recovering[i - 1].index) {
         return Malformed(where, "recovering lists PG " + std::to_string(slot.pg) + " slot " +
                                     std::to_string(slot.index) + " twice");
       }
-      fs.recovering.push_back(std::move(slot));
     }
   }
   return fs;

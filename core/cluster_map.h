@@ -119,9 +119,11 @@ struct FilesystemInfo {
   StripeGeometry geometry;
   uint32_t pg_count = 0;
   int64_t created_ms = 0;
-  bool root_squash = false;                // namespace requests from uid 0 act as nobody (65534)
-  std::vector<PlacementGroup> groups;      // empty: not placed yet
-  std::vector<RecoveringSlot> recovering;  // sorted by (pg, index); at most one per slot
+  bool root_squash = false;            // namespace requests from uid 0 act as nobody (65534)
+  std::vector<PlacementGroup> groups;  // empty: not placed yet
+  // Sorted by (pg, index), at most one per slot (IsRecovering relies on it; the JSON decoder
+  // sorts, the manager keeps it sorted).
+  std::vector<RecoveringSlot> recovering;
 
   bool placed() const { return !groups.empty(); }
   // True when (pg, index) is listed in `recovering`.

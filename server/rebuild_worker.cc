@@ -20,7 +20,6 @@ constexpr auto kRetryPause = std::chrono::seconds(1);
 // One page of a member's stripe list; a member that does not answer in time is skipped (the
 // PG is retried) rather than holding up the PGs behind it.
 constexpr auto kListTimeout = std::chrono::seconds(5);
-constexpr auto kReportGrace = std::chrono::seconds(15);
 
 std::tuple<uint32_t, uint32_t, uint16_t, std::string, int64_t> SlotKey(uint32_t fs_id,
                                                                        const RecoveringSlot& s) {
@@ -107,8 +106,7 @@ std::vector<RebuildWorker::PgWork> RebuildWorker::PlanWork(const ClusterMap& map
     if (work.missing != top || work.slots.empty()) continue;
     bool pending = false;
     for (const auto& slot : work.slots) {
-      auto it = reported_.find(SlotKey(work.fs->id, slot));
-      pending = pending || it == reported_.end() || clock_.Now() - it->second > kReportGrace;
+      pending = pending || !reported_.contains(SlotKey(work.fs->id, slot));
     }
     if (pending) mine.push_back(std::move(work));
   }
@@ -131,8 +129,7 @@ void RebuildWorker::Run() {
     std::vector<PgWork> work;
     if (map != nullptr) {
       // Forget reports the map has absorbed (their slots are gone or reassigned).
-      std::erase_if(reported_, [&](const auto& entry) {
-        const auto& key = entry.first;
+      std::erase_if(reported_, [&](const auto& key) {
         for (const auto& [name, fs] : map->filesystems) {
           if (fs.id != std::get<0>(key)) continue;
           for (const auto& s : fs.recovering) {
@@ -347,9 +344,7 @@ Status RebuildWorker::RebuildPg(const std::shared_ptr<const ClusterMap>& map, co
   // 4. Report.
   record.finished_ms = clock_.WallMillis();
   if (options_.report_done) CVFS_RETURN_IF_ERROR(options_.report_done(record));
-  for (const RecoveringSlot& slot : work.slots) {
-    reported_[SlotKey(work.fs->id, slot)] = clock_.Now();
-  }
+  for (const RecoveringSlot& slot : work.slots) reported_.insert(SlotKey(work.fs->id, slot));
   {
     std::lock_guard lock(mu_);
     stats_.pgs_done++;

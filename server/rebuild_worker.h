@@ -124,9 +124,9 @@ class RebuildWorker {
   uint64_t busy_bytes_ = 0;  // bytes since busy_since_ms_
 
   // Worker thread only: slots reported done and not yet out of the map
-  // (fs_id, pg, index, node, since_ms) -> when. A report the map has not absorbed within
-  // kReportGrace is made again (the record may have been lost).
-  std::map<std::tuple<uint32_t, uint32_t, uint16_t, std::string, int64_t>, TimePoint> reported_;
+  // (fs_id, pg, index, node, since_ms). The manager deletes only records it has read, so a
+  // report is never lost; an entry goes when its slot leaves the map.
+  std::set<std::tuple<uint32_t, uint32_t, uint16_t, std::string, int64_t>> reported_;
   uint64_t collected_epoch_ = 0;  // worker thread only
   uint64_t planned_epoch_ = 0;    // worker thread only: the last epoch PlanWork logged  // the map
                                   // epoch CollectGarbage last ran for
