@@ -117,46 +117,47 @@ class EtcdAdminClient final : public AdminClient {
     if (path.empty() || path[0] != '/') {
       return Status::InvalidArgument("drive path '" + path + "' must be absolute");
     }
+    return CallUpNode(node, net::Method::kAddDrive, nlohmann::json{{"path", path}}, "AddDrive");
+  }
+
+  Result<nlohmann::json> ReplaceDrive(const std::string& node, uint32_t index,
+                                      const std::string& path) override {
+    CVFS_RETURN_IF_ERROR(ValidateNodeId(node));
+    if (path.empty() || path[0] != '/') {
+      return Status::InvalidArgument("drive path '" + path + "' must be absolute");
+    }
+    return CallUpNode(node, net::Method::kReplaceDrive,
+                      nlohmann::json{{"index", index}, {"path", path}}, "ReplaceDrive");
+  }
+
+  Result<nlohmann::json> RemoveDrive(const std::string& node, uint32_t index,
+                                     bool remove) override {
+    CVFS_RETURN_IF_ERROR(ValidateNodeId(node));
     CVFS_ASSIGN_OR_RETURN(control::KeyLayout keys, ExistingCluster());
     CVFS_ASSIGN_OR_RETURN(std::optional<ClusterMap> map, control::ReadMap(*etcd_, keys));
-    const NodeEntry* entry = nullptr;
-    if (map) {
-      auto it = map->nodes.find(NodeId(node));
-      if (it != map->nodes.end()) entry = &it->second;
+    auto it = map ? map->nodes.find(NodeId(node)) : decltype(map->nodes.end()){};
+    if (!map || it == map->nodes.end()) {
+      return Status::NotFound("node '" + node + "' is not in the cluster map");
     }
-    if (entry == nullptr) {
-      return Status::NotFound("node '" + node + "' is not in the map of cluster '" + cluster_ +
-                              "' (see `cvfs status`)");
+    if (index >= it->second.record.drives.size()) {
+      return Status::NotFound("node '" + node + "' has no drive " + std::to_string(index) +
+                              " (it has " + std::to_string(it->second.record.drives.size()) + ")");
     }
-    if (entry->state != NodeState::kUp) {
-      return Status::Unavailable("node '" + node + "' is " +
-                                 std::string(NodeStateName(entry->state)) +
-                                 ": start its cvfsd first");
+    const std::string key = keys.RemoveDrive(NodeId(node), index);
+    if (remove) {
+      const nlohmann::json record = {{"since_ms", Clock::System().WallMillis()}};
+      CVFS_RETURN_IF_ERROR(etcd_->Put(key, record.dump()).status());
+    } else {
+      CVFS_RETURN_IF_ERROR(etcd_->Delete(key).status());
     }
-    net::RpcOptions rpc;
-    rpc.provider = entry->record.fabric_provider;
-    rpc.name = "cvfs-admin";
-    rpc.munge_socket = options_.munge_socket;
-    rpc.handler_threads = 1;
-    CVFS_ASSIGN_OR_RETURN(std::unique_ptr<net::RpcEndpoint> endpoint,
-                          net::RpcEndpoint::Create(std::move(rpc)));
-    const Duration timeout = std::chrono::milliseconds(options_.timeout_ms);
-    CVFS_ASSIGN_OR_RETURN(net::PeerId peer,
-                          endpoint->Connect(entry->record.fabric_address, timeout));
-    // Labelling and measuring a drive (and the daemon opening its store) may take longer than
-    // one control-plane call.
-    const Duration call_timeout = std::max<Duration>(timeout, kAddDriveTimeout);
-    CVFS_ASSIGN_OR_RETURN(std::string reply,
-                          endpoint->Call(peer, net::Method::kAddDrive,
-                                         nlohmann::json{{"path", path}}.dump(), call_timeout));
-    auto json = nlohmann::json::parse(reply, nullptr, /*allow_exceptions=*/false);
-    if (!json.is_object()) {
-      return Status::MalformedMessage("node '" + node +
-                                      "' sent an AddDrive reply that is not a "
-                                      "JSON object");
+    uint64_t slots = 0;
+    const PgMember drive{NodeId(node), index};
+    for (const auto& [name, fs] : map->filesystems) {
+      for (const auto& pg : fs.groups) {
+        for (const auto& m : pg.members) slots += m == drive ? 1 : 0;
+      }
     }
-    json["node"] = node;
-    return json;
+    return nlohmann::json{{"node", node}, {"index", index}, {"removing", remove}, {"slots", slots}};
   }
 
   Result<nlohmann::json> ScrubStatus(const std::string& node) override {
@@ -214,6 +215,49 @@ class EtcdAdminClient final : public AdminClient {
   }
 
  private:
+  // Calls `method` with `request` on cvfsd `node` (it must be up in the map) and returns its
+  // JSON object reply with "node" added. Drive work (labelling, measuring, opening a store)
+  // may take longer than one control-plane call: the call gets kAddDriveTimeout at least.
+  Result<nlohmann::json> CallUpNode(const std::string& node, net::Method method,
+                                    const nlohmann::json& request, const char* what) {
+    CVFS_ASSIGN_OR_RETURN(control::KeyLayout keys, ExistingCluster());
+    CVFS_ASSIGN_OR_RETURN(std::optional<ClusterMap> map, control::ReadMap(*etcd_, keys));
+    const NodeEntry* entry = nullptr;
+    if (map) {
+      auto it = map->nodes.find(NodeId(node));
+      if (it != map->nodes.end()) entry = &it->second;
+    }
+    if (entry == nullptr) {
+      return Status::NotFound("node '" + node + "' is not in the map of cluster '" + cluster_ +
+                              "' (see `cvfs status`)");
+    }
+    if (entry->state != NodeState::kUp) {
+      return Status::Unavailable("node '" + node + "' is " +
+                                 std::string(NodeStateName(entry->state)) +
+                                 ": start its cvfsd first");
+    }
+    net::RpcOptions rpc;
+    rpc.provider = entry->record.fabric_provider;
+    rpc.name = "cvfs-admin";
+    rpc.munge_socket = options_.munge_socket;
+    rpc.handler_threads = 1;
+    CVFS_ASSIGN_OR_RETURN(std::unique_ptr<net::RpcEndpoint> endpoint,
+                          net::RpcEndpoint::Create(std::move(rpc)));
+    const Duration timeout = std::chrono::milliseconds(options_.timeout_ms);
+    CVFS_ASSIGN_OR_RETURN(net::PeerId peer,
+                          endpoint->Connect(entry->record.fabric_address, timeout));
+    const Duration call_timeout = std::max<Duration>(timeout, kAddDriveTimeout);
+    CVFS_ASSIGN_OR_RETURN(std::string reply,
+                          endpoint->Call(peer, method, request.dump(), call_timeout));
+    auto json = nlohmann::json::parse(reply, nullptr, /*allow_exceptions=*/false);
+    if (!json.is_object()) {
+      return Status::MalformedMessage("node '" + node + "' sent a " + what +
+                                      " reply that is not a JSON object");
+    }
+    json["node"] = node;
+    return json;
+  }
+
   static constexpr Duration kAddDriveTimeout = std::chrono::seconds(30);
 
   // Calls `method` (empty request) on every up node of the map, or only on `node`; one

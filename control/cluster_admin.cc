@@ -51,8 +51,12 @@ Json NodeJson(const NodeId& id, std::string_view state, const NodeRecord& record
               int64_t since_ms) {
   Json drives = Json::array();
   for (const auto& d : record.drives) {
-    drives.push_back(
-        {{"path", d.path}, {"capacity_bytes", d.capacity_bytes}, {"free_bytes", d.free_bytes}});
+    Json drive = {{"path", d.path},
+                  {"capacity_bytes", d.capacity_bytes},
+                  {"free_bytes", d.free_bytes},
+                  {"state", std::string(DriveStateName(d.state))}};
+    if (d.state == DriveState::kFailed) drive["failed_ms"] = d.failed_ms;
+    drives.push_back(std::move(drive));
   }
   return Json{{"id", id.str()},
               {"state", std::string(state)},
@@ -92,14 +96,16 @@ Result<ClusterStatusInfo> ReadClusterStatus(EtcdClient& etcd, const KeyLayout& k
   progress.range_end = PrefixRangeEnd(keys.RebuildProgressPrefix());
   TxnOp drains = TxnOp::Get(keys.DrainPrefix());
   drains.range_end = PrefixRangeEnd(keys.DrainPrefix());
+  TxnOp removes = TxnOp::Get(keys.RemoveDrivePrefix());
+  removes.range_end = PrefixRangeEnd(keys.RemoveDrivePrefix());
   CVFS_ASSIGN_OR_RETURN(TxnResponse txn,
                         etcd.Txn({},
                                  {TxnOp::Get(keys.Config()), TxnOp::Get(keys.Map()), nodes,
-                                  TxnOp::Get(keys.Manager()), progress, drains},
+                                  TxnOp::Get(keys.Manager()), progress, drains, removes},
                                  {}));
-  if (!txn.succeeded || txn.responses.size() != 6) {
+  if (!txn.succeeded || txn.responses.size() != 7) {
     return Status::MalformedMessage("etcd status snapshot returned " +
-                                    std::to_string(txn.responses.size()) + " responses, want 6");
+                                    std::to_string(txn.responses.size()) + " responses, want 7");
   }
   ClusterStatusInfo info;
   info.revision = txn.revision;
@@ -131,6 +137,9 @@ Result<ClusterStatusInfo> ReadClusterStatus(EtcdClient& etcd, const KeyLayout& k
   for (const auto& kv : txn.responses[5].kvs) {
     const std::string id = kv.key.substr(keys.DrainPrefix().size());
     if (ValidateNodeId(id).ok()) info.draining.insert(NodeId(id));
+  }
+  for (const auto& kv : txn.responses[6].kvs) {
+    if (auto drive = keys.DriveFromRemoveKey(kv.key); drive.ok()) info.removing.insert(*drive);
   }
   return info;
 }
@@ -203,10 +212,14 @@ Json ClusterStatusToJson(const ClusterStatusInfo& info) {
   }
   // Slots each node holds over every filesystem (a drained node holds none).
   std::map<NodeId, uint64_t> slots;
+  std::map<PgMember, uint64_t> drive_slots;
   if (info.map) {
     for (const auto& [name, fs] : info.map->filesystems) {
       for (const auto& pg : fs.groups) {
-        for (const auto& m : pg.members) slots[m.node]++;
+        for (const auto& m : pg.members) {
+          slots[m.node]++;
+          drive_slots[m]++;
+        }
       }
     }
   }
@@ -215,6 +228,12 @@ Json ClusterStatusToJson(const ClusterStatusInfo& info) {
   for (auto& [id, j] : nodes) {
     j["draining"] = info.draining.contains(id);
     j["slots"] = slots[id];
+    for (uint32_t d = 0; d < j["drives"].size(); ++d) {
+      const PgMember drive{id, d};
+      j["drives"][d]["index"] = d;
+      j["drives"][d]["slots"] = drive_slots[drive];
+      j["drives"][d]["removing"] = info.removing.contains(drive);
+    }
     if (j["state"] != "up") all_up = false;
     node_list.push_back(std::move(j));
   }

@@ -7,8 +7,8 @@
 
 #include <cstdint>
 #include <map>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,6 +43,7 @@ struct ClusterStatusInfo {
   int64_t revision = 0;                          // etcd revision the snapshot was read at
   std::vector<nlohmann::json> rebuild_progress;  // each node's RebuildWorker progress
   std::set<NodeId> draining;                     // nodes with an admin/drain/ record
+  std::set<PgMember> removing;                   // drives with an admin/remove-drive/ record
 };
 
 // Reads config, map, registrations and manager key in ONE consistent snapshot (a single

@@ -279,28 +279,37 @@ bool ClusterManager::ReconcileOnce() {
           "back)",
           name, message);
     }
-    // Recovery: returning nodes, completion records, slots of nodes past their grace.
-    std::vector<RebuildDoneRecord> done;
     // Each record read, with its revision: a primary may overwrite a key after it was read
-    // (the same PG reported again with more slots), and that newer record must survive.
-    std::vector<std::pair<std::string, int64_t>> done_keys;
-    if (auto records = etcd_->GetPrefix(keys_.RebuildDonePrefix()); records.ok()) {
+    // (the same PG reported again), and that newer record must survive.
+    std::vector<std::pair<std::string, int64_t>> spent_keys;
+    auto read_records = [&](const std::string& prefix, const char* what, auto decode, auto* out) {
+      auto records = etcd_->GetPrefix(prefix);
+      if (!records.ok()) {
+        LOG_WARN("manager.read_failed what={} error={}", what, records.status().ToString());
+        return;
+      }
       for (const auto& kv : records->kvs) {
         auto parsed = nlohmann::json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
-        auto record = parsed.is_discarded()
-                          ? Result<RebuildDoneRecord>(Status::MalformedMessage("not JSON"))
-                          : RebuildDoneFromJson(parsed);
-        done_keys.emplace_back(kv.key, kv.mod_revision);
+        spent_keys.emplace_back(kv.key, kv.mod_revision);
+        if (parsed.is_discarded()) {
+          LOG_WARN("manager.bad_rebuild_record key={} error=not JSON", kv.key);
+          continue;
+        }
+        auto record = decode(parsed);
         if (!record.ok()) {
           LOG_WARN("manager.bad_rebuild_record key={} error={}", kv.key,
                    record.status().ToString());
           continue;
         }
-        done.push_back(std::move(record).value());
+        out->push_back(std::move(record).value());
       }
-    } else {
-      LOG_WARN("manager.read_failed what=rebuild error={}", records.status().ToString());
-    }
+    };
+    // Recovery: returning nodes, completion records, members writes left behind, slots of
+    // nodes past their grace.
+    std::vector<RebuildDoneRecord> done;
+    read_records(keys_.RebuildDonePrefix(), "rebuild", RebuildDoneFromJson, &done);
+    std::vector<StaleSlotRecord> stale;
+    read_records(keys_.RebuildStalePrefix(), "stale", StaleSlotFromJson, &stale);
     RecoveryOptions round = recovery_;
     if (auto drains = etcd_->GetPrefix(keys_.DrainPrefix()); drains.ok()) {
       for (const auto& kv : drains->kvs) {
@@ -311,9 +320,18 @@ bool ClusterManager::ReconcileOnce() {
       LOG_WARN("manager.read_failed what=drain error={}", drains.status().ToString());
       return true;  // never plan without knowing which nodes drain
     }
+    if (auto removes = etcd_->GetPrefix(keys_.RemoveDrivePrefix()); removes.ok()) {
+      for (const auto& kv : removes->kvs) {
+        if (auto drive = keys_.DriveFromRemoveKey(kv.key); drive.ok())
+          round.removing.insert(*drive);
+      }
+    } else {
+      LOG_WARN("manager.read_failed what=remove-drive error={}", removes.status().ToString());
+      return true;  // never plan without knowing which drives are being removed
+    }
     std::vector<std::pair<std::string, std::string>> rebuild_failures;
     const ClusterMap* before = current->has_value() ? &**current : nullptr;
-    if (PlanRecovery(before, &next, done, round, now_ms, &transitions, &rebuild_failures)) {
+    if (PlanRecovery(before, &next, done, round, now_ms, &transitions, &rebuild_failures, stale)) {
       if (!changed) {
         next.epoch = next.epoch.Next();
         next.updated_ms = now_ms;
@@ -335,7 +353,7 @@ bool ClusterManager::ReconcileOnce() {
                : std::next(it);
     }
     auto delete_spent = [&] {
-      for (const auto& [key, revision] : done_keys) {
+      for (const auto& [key, revision] : spent_keys) {
         (void)etcd_->Txn({Compare::ModRevisionIs(key, revision)}, {TxnOp::Delete(key)}, {});
       }
     };
@@ -390,7 +408,9 @@ void ClusterManager::Run() {
     watch_prefix(keys_.NodesPrefix(), &watch_);
     watch_prefix(keys_.FilesystemsPrefix(), &fs_watch_);
     watch_prefix(keys_.RebuildDonePrefix(), &rebuild_watch_);
+    watch_prefix(keys_.RebuildStalePrefix(), &stale_watch_);
     watch_prefix(keys_.DrainPrefix(), &drain_watch_);
+    watch_prefix(keys_.RemoveDrivePrefix(), &remove_watch_);
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, kReconcileInterval, [&] { return stopping_ || dirty_; });
@@ -423,6 +443,10 @@ void ClusterManager::Stop() {
   rebuild_watch_.reset();
   if (drain_watch_) drain_watch_->Stop();
   drain_watch_.reset();
+  if (stale_watch_) stale_watch_->Stop();
+  stale_watch_.reset();
+  if (remove_watch_) remove_watch_->Stop();
+  remove_watch_.reset();
 }
 
 }  // namespace cvfs::control

@@ -160,6 +160,8 @@ class ClusterManager {
   std::unique_ptr<EtcdWatch> fs_watch_;
   std::unique_ptr<EtcdWatch> rebuild_watch_;
   std::unique_ptr<EtcdWatch> drain_watch_;
+  std::unique_ptr<EtcdWatch> stale_watch_;
+  std::unique_ptr<EtcdWatch> remove_watch_;
   // Manager thread only: filesystem -> epoch at which re-placing its slots last failed.
   std::map<std::string, uint64_t> rebuild_failed_at_;
   std::thread thread_;

@@ -1,5 +1,7 @@
 #include "control/keys.h"
 
+#include "core/cluster_map.h"
+
 #include <cassert>
 #include <cctype>
 #include <utility>
@@ -37,6 +39,31 @@ Result<NodeId> KeyLayout::NodeIdFromKey(std::string_view key) const {
   std::string_view id = key.substr(prefix.size());
   CVFS_RETURN_IF_ERROR(ValidateNodeId(id));
   return NodeId(std::string(id));
+}
+
+Result<PgMember> KeyLayout::DriveFromRemoveKey(std::string_view key) const {
+  const std::string prefix = RemoveDrivePrefix();
+  if (!key.starts_with(prefix)) {
+    return Status::InvalidArgument("key '" + std::string(key) + "' is not under " + prefix);
+  }
+  std::string_view rest = key.substr(prefix.size());
+  const size_t slash = rest.rfind('/');
+  if (slash == std::string_view::npos || slash + 1 >= rest.size()) {
+    return Status::InvalidArgument("key '" + std::string(key) + "' names no drive index");
+  }
+  const std::string_view id = rest.substr(0, slash);
+  CVFS_RETURN_IF_ERROR(ValidateNodeId(id));
+  uint32_t index = 0;
+  for (char c : rest.substr(slash + 1)) {
+    if (c < '0' || c > '9' || index > kMaxDrivesPerNode) {
+      return Status::InvalidArgument("key '" + std::string(key) + "' has a bad drive index");
+    }
+    index = index * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (index >= kMaxDrivesPerNode) {
+    return Status::InvalidArgument("key '" + std::string(key) + "' has a bad drive index");
+  }
+  return PgMember{NodeId(std::string(id)), index};
 }
 
 std::string PrefixRangeEnd(std::string_view prefix) {

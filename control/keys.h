@@ -10,13 +10,17 @@
 //   map             the ClusterMap JSON; written only by the manager with a txn that
 //                   compares the previous mod_revision and the manager's term
 //   admin/          records written by the CLI: admin/drain/<node> (`cvfs node drain`: move
-//                   the node's slots elsewhere; {since_ms})
+//                   the node's slots elsewhere; {since_ms}); admin/remove-drive/<node>/<index>
+//                   (`cvfs drive remove`: move that drive's slots elsewhere; {since_ms})
 //   filesystems/<name>  a filesystem definition (FilesystemInfo JSON without groups),
 //                   written once by `cvfs fs create` with a create-if-absent txn; the
 //                   manager places it into the map (ClusterMap::filesystems)
 //   rebuild/done/<fs_id>/<pg>  a PG's primary reports its recovering slots current
 //                   (RebuildDoneRecord JSON); the manager clears them from the map and
 //                   deletes the record
+//   rebuild/stale/<fs_id>/<pg>/<index>  a PG's primary reports that a write committed
+//                   without an up member (StaleSlotRecord JSON); the manager lists the slot
+//                   as resync and deletes the record
 //   rebuild/progress/<node>  a node's rebuild progress (JSON), bound to its lease
 //   filesystem-next-id  the next filesystem id to hand out (decimal text); advanced in the
 //                   same txn that writes a definition, so ids are unique and never reused
@@ -29,6 +33,7 @@
 #include <string_view>
 
 #include "core/node_id.h"
+#include "core/placement_group.h"
 #include "core/status.h"
 
 namespace cvfs::control {
@@ -55,6 +60,12 @@ class KeyLayout {
   std::string AdminPrefix() const { return Root() + "admin/"; }
   std::string DrainPrefix() const { return AdminPrefix() + "drain/"; }
   std::string Drain(const NodeId& id) const { return DrainPrefix() + id.str(); }
+  std::string RemoveDrivePrefix() const { return AdminPrefix() + "remove-drive/"; }
+  std::string RemoveDrive(const NodeId& id, uint32_t index) const {
+    return RemoveDrivePrefix() + id.str() + "/" + std::to_string(index);
+  }
+  // The drive a key under RemoveDrivePrefix() names; kInvalidArgument for any other key.
+  Result<PgMember> DriveFromRemoveKey(std::string_view key) const;
   std::string FilesystemsPrefix() const { return Root() + "filesystems/"; }
   // `name` must satisfy ValidateFilesystemName (the caller checks).
   std::string Filesystem(std::string_view name) const {
@@ -64,6 +75,11 @@ class KeyLayout {
   std::string RebuildDonePrefix() const { return Root() + "rebuild/done/"; }
   std::string RebuildDone(uint32_t fs_id, uint32_t pg) const {
     return RebuildDonePrefix() + std::to_string(fs_id) + "/" + std::to_string(pg);
+  }
+  std::string RebuildStalePrefix() const { return Root() + "rebuild/stale/"; }
+  std::string RebuildStale(uint32_t fs_id, uint32_t pg, uint16_t index) const {
+    return RebuildStalePrefix() + std::to_string(fs_id) + "/" + std::to_string(pg) + "/" +
+           std::to_string(index);
   }
   std::string RebuildProgressPrefix() const { return Root() + "rebuild/progress/"; }
   std::string RebuildProgress(const NodeId& id) const { return RebuildProgressPrefix() + id.str(); }

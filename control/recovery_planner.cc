@@ -77,39 +77,48 @@ bool Whole(const ClusterMap& map, const FilesystemInfo& fs) {
   if (!fs.placed() || !fs.recovering.empty()) return false;
   for (const PlacementGroup& pg : fs.groups) {
     for (const PgMember& m : pg.members) {
-      if (!NodeIsUp(map, m.node)) return false;
+      if (!MemberIsUp(map, m)) return false;
     }
   }
   return true;
 }
 
-// Slots of `fs` per node that may take new slots (up, with a drive, not draining); nodes
-// holding none are listed with 0.
-std::map<NodeId, size_t> EligibleLoad(const ClusterMap& map, const FilesystemInfo& fs,
-                                      const RecoveryOptions& options) {
-  std::map<NodeId, size_t> load;
+// A drive that may take new slots: its node is up, has the drive, is not draining; the
+// drive is ok and not being removed.
+bool Receives(const ClusterMap& map, const PgMember& drive, const RecoveryOptions& options) {
+  auto it = map.nodes.find(drive.node);
+  if (it == map.nodes.end() || it->second.state != NodeState::kUp) return false;
+  const auto& drives = it->second.record.drives;
+  return drive.drive_index < drives.size() && drives[drive.drive_index].state == DriveState::kOk &&
+         !options.draining.contains(drive.node) && !options.removing.contains(drive);
+}
+
+// Slots of `fs` per drive that may take new slots; drives holding none are listed with 0.
+using DriveLoad = std::map<std::pair<NodeId, uint32_t>, size_t>;
+DriveLoad EligibleLoad(const ClusterMap& map, const FilesystemInfo& fs,
+                       const RecoveryOptions& options) {
+  DriveLoad load;
   for (const auto& [id, entry] : map.nodes) {
-    if (entry.state == NodeState::kUp && !entry.record.drives.empty() &&
-        !options.draining.contains(id)) {
-      load[id] = 0;
+    for (uint32_t d = 0; d < entry.record.drives.size(); ++d) {
+      if (Receives(map, PgMember{id, d}, options)) load[{id, d}] = 0;
     }
   }
   for (const PlacementGroup& pg : fs.groups) {
     for (const PgMember& m : pg.members) {
-      if (auto it = load.find(m.node); it != load.end()) it->second++;
+      if (auto it = load.find({m.node, m.drive_index}); it != load.end()) it->second++;
     }
   }
   return load;
 }
 
-// The least loaded node of `load` that fits slot `index` of `pg` (drive 0), or none.
+// The least loaded drive of `load` that fits slot `index` of `pg`, or none.
 std::optional<PgMember> LeastLoaded(const ClusterMap& map, const PlacementGroup& pg, size_t index,
-                                    const std::map<NodeId, size_t>& load) {
+                                    const DriveLoad& load) {
   std::optional<PgMember> choice;
   size_t best = 0;
-  for (const auto& [id, count] : load) {
-    PgMember candidate{id, 0};
-    if (!Fits(map, pg, index, candidate)) continue;
+  for (const auto& [drive, count] : load) {
+    PgMember candidate{drive.first, drive.second};
+    if (candidate == pg.members[index] || !Fits(map, pg, index, candidate)) continue;
     if (!choice || count < best) {
       choice = candidate;
       best = count;
@@ -118,24 +127,107 @@ std::optional<PgMember> LeastLoaded(const ClusterMap& map, const PlacementGroup&
   return choice;
 }
 
-// Step 5: one slot of a draining node per PG per round, while the filesystem is whole.
+// What placement sees: nodes down within their grace keep their slots (as if in
+// maintenance), and so do drives failed within their grace and drives being removed (kHeld).
+// Returns the nodes past their grace in `expired`.
+ClusterMap PlanningView(const ClusterMap& map, const RecoveryOptions& options, int64_t now_ms,
+                        std::set<NodeId>* expired) {
+  ClusterMap view = map;
+  for (auto& [id, entry] : view.nodes) {
+    if (entry.state == NodeState::kDown) {
+      if (now_ms - entry.since_ms >= options.node_grace_ms) {
+        if (expired) expired->insert(id);
+      } else {
+        entry.state = NodeState::kMaintenance;
+      }
+    }
+    for (uint32_t d = 0; d < entry.record.drives.size(); ++d) {
+      DriveInfo& drive = entry.record.drives[d];
+      const bool failed_within_grace =
+          drive.state == DriveState::kFailed && now_ms - drive.failed_ms < options.drive_grace_ms;
+      if (failed_within_grace ||
+          (drive.state == DriveState::kOk && options.removing.contains(PgMember{id, d}))) {
+        drive.state = DriveState::kHeld;
+      }
+    }
+  }
+  return view;
+}
+
+// True when `member`'s drive failed longer than the drive grace period ago.
+bool DriveExpired(const ClusterMap& map, const PgMember& member, const RecoveryOptions& options,
+                  int64_t now_ms) {
+  auto it = map.nodes.find(member.node);
+  if (it == map.nodes.end() || it->second.state != NodeState::kUp) return false;
+  const auto& drives = it->second.record.drives;
+  if (member.drive_index >= drives.size()) return false;
+  const DriveInfo& drive = drives[member.drive_index];
+  return drive.state == DriveState::kFailed && now_ms - drive.failed_ms >= options.drive_grace_ms;
+}
+
+// Step 0: a drive replaced at the same index (a new serial) holds none of its old cells:
+// every slot on it is rebuilt there.
+bool ReplacedDrives(const ClusterMap* before, ClusterMap* map, int64_t now_ms,
+                    std::vector<std::string>* transitions) {
+  if (before == nullptr) return false;
+  std::set<std::pair<NodeId, uint32_t>> replaced;
+  for (const auto& [id, entry] : map->nodes) {
+    auto was = before->nodes.find(id);
+    if (was == before->nodes.end()) continue;
+    const auto& old_drives = was->second.record.drives;
+    const auto& drives = entry.record.drives;
+    for (uint32_t d = 0; d < drives.size() && d < old_drives.size(); ++d) {
+      if (!drives[d].serial.empty() && !old_drives[d].serial.empty() &&
+          drives[d].serial != old_drives[d].serial) {
+        replaced.emplace(id, d);
+      }
+    }
+  }
+  if (replaced.empty()) return false;
+  bool changed = false;
+  for (auto& [name, fs] : map->filesystems) {
+    if (!fs.placed()) continue;
+    int listed = 0;
+    for (const PlacementGroup& pg : fs.groups) {
+      for (size_t i = 0; i < pg.members.size(); ++i) {
+        if (!replaced.contains({pg.members[i].node, pg.members[i].drive_index})) continue;
+        MoveSlot(&fs, pg.id, static_cast<uint16_t>(i), pg.members[i], now_ms);
+        ++listed;
+      }
+    }
+    if (listed == 0) continue;
+    SortSlots(&fs);
+    if (transitions) {
+      transitions->push_back("filesystem " + name + ": " + std::to_string(listed) +
+                             " slots on replaced drives are rebuilt in place");
+    }
+    changed = true;
+  }
+  return changed;
+}
+
+// Step 5: one slot of a draining node or of a drive being removed per PG per round, while the
+// filesystem is whole.
 bool Drain(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
            std::vector<std::string>* transitions) {
-  if (options.draining.empty()) return false;
+  if (options.draining.empty() && options.removing.empty()) return false;
   bool changed = false;
   for (auto& [name, fs] : map->filesystems) {
     if (!Whole(*map, fs)) continue;
-    std::map<NodeId, size_t> load = EligibleLoad(*map, fs, options);
+    DriveLoad load = EligibleLoad(*map, fs, options);
     int moved = 0, stuck = 0;
     for (PlacementGroup& pg : fs.groups) {
       for (size_t i = 0; i < pg.members.size(); ++i) {
-        if (!options.draining.contains(pg.members[i].node)) continue;
+        if (!options.draining.contains(pg.members[i].node) &&
+            !options.removing.contains(pg.members[i])) {
+          continue;
+        }
         const std::optional<PgMember> choice = LeastLoaded(*map, pg, i, load);
         if (!choice) {
           ++stuck;
           continue;
         }
-        load[choice->node]++;
+        load[{choice->node, choice->drive_index}]++;
         MoveSlot(&fs, pg.id, static_cast<uint16_t>(i), *choice, now_ms);
         ++moved;
         break;  // one per PG per round
@@ -145,7 +237,7 @@ bool Drain(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
     SortSlots(&fs);
     if (transitions) {
       transitions->push_back("filesystem " + name + ": " + std::to_string(moved) +
-                             " slots of draining nodes move (one per PG)" +
+                             " slots of draining nodes or removed drives move (one per PG)" +
                              (stuck > 0 ? "; " + std::to_string(stuck) +
                                               " have no eligible node in a free failure domain"
                                         : std::string()));
@@ -166,7 +258,8 @@ bool Rebalance(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
   for (auto& [name, fs] : map->filesystems) {
     if (!Whole(*map, fs)) continue;  // recovery of a PG comes before any rebalance
     // Nodes far below their share (a node that joined holds none): rebalance until none is.
-    const std::map<NodeId, size_t> load = EligibleLoad(*map, fs, options);
+    std::map<NodeId, size_t> load;
+    for (const auto& [drive, count] : EligibleLoad(*map, fs, options)) load[drive.first] += count;
     if (load.empty()) continue;
     const double mean = double(fs.pg_count) * fs.geometry.width() / double(load.size());
     std::vector<std::string> joined;
@@ -174,7 +267,8 @@ bool Rebalance(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
       if (count < 0.75 * mean) joined.push_back(id.str());
     }
     if (joined.empty()) continue;
-    auto target = AssignPlacementGroups(*map, PolicyOf(fs), &fs.groups);
+    auto target = AssignPlacementGroups(PlanningView(*map, options, now_ms, nullptr), PolicyOf(fs),
+                                        &fs.groups);
     if (!target.ok()) continue;
     // One slot per PG per round: a PG gives up one cell of redundancy while it moves, never
     // more (its old holder leaves the table at once). Later rounds move the rest.
@@ -182,7 +276,7 @@ bool Rebalance(ClusterMap* map, const RecoveryOptions& options, int64_t now_ms,
     for (size_t pg = 0; pg < target->size(); ++pg) {
       for (size_t i = 0; i < (*target)[pg].members.size(); ++i) {
         const PgMember& want = (*target)[pg].members[i];
-        if (want == fs.groups[pg].members[i] || options.draining.contains(want.node) ||
+        if (want == fs.groups[pg].members[i] || !Receives(*map, want, options) ||
             !Fits(*map, fs.groups[pg], i, want)) {
           continue;
         }
@@ -228,6 +322,30 @@ json RebuildDoneToJson(const RebuildDoneRecord& r) {
               {"finished_ms", r.finished_ms}};
 }
 
+json StaleSlotToJson(const StaleSlotRecord& r) {
+  return json{{"fs_id", r.fs_id},     {"pg", r.pg},       {"index", r.index},
+              {"node", r.node.str()}, {"by", r.by.str()}, {"at_ms", r.at_ms}};
+}
+
+Result<StaleSlotRecord> StaleSlotFromJson(const json& j) {
+  if (!j.is_object()) return Bad("not an object");
+  StaleSlotRecord r;
+  try {
+    r.fs_id = j.at("fs_id").get<uint32_t>();
+    r.pg = j.at("pg").get<uint32_t>();
+    r.index = j.at("index").get<uint16_t>();
+    const std::string node = j.at("node").get<std::string>();
+    if (!ValidateNodeId(node).ok()) return Bad("bad node id");
+    r.node = NodeId(node);
+    const std::string by = j.value("by", std::string());
+    if (!by.empty() && ValidateNodeId(by).ok()) r.by = NodeId(by);
+    r.at_ms = j.value("at_ms", int64_t{0});
+  } catch (const std::exception& e) {
+    return Bad(e.what());
+  }
+  return r;
+}
+
 Result<RebuildDoneRecord> RebuildDoneFromJson(const json& j) {
   if (!j.is_object()) return Bad("not an object");
   RebuildDoneRecord r;
@@ -266,9 +384,7 @@ int MissingCells(const ClusterMap& map, const FilesystemInfo& fs, uint32_t pg) {
   int missing = 0;
   const auto& members = fs.groups[pg].members;
   for (size_t i = 0; i < members.size(); ++i) {
-    auto it = map.nodes.find(members[i].node);
-    const bool up = it != map.nodes.end() && it->second.state == NodeState::kUp;
-    if (!up || fs.IsRecovering(pg, static_cast<int>(i))) ++missing;
+    if (!MemberIsUp(map, members[i]) || fs.IsRecovering(pg, static_cast<int>(i))) ++missing;
   }
   return missing;
 }
@@ -276,11 +392,15 @@ int MissingCells(const ClusterMap& map, const FilesystemInfo& fs, uint32_t pg) {
 bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
                   const std::vector<RebuildDoneRecord>& done, const RecoveryOptions& options,
                   int64_t now_ms, std::vector<std::string>* transitions,
-                  std::vector<std::pair<std::string, std::string>>* failures) {
+                  std::vector<std::pair<std::string, std::string>>* failures,
+                  const std::vector<StaleSlotRecord>& stale) {
   bool changed = false;
   auto say = [&](std::string line) {
     if (transitions) transitions->push_back(std::move(line));
   };
+
+  // 0. Drives replaced at their index rebuild every slot they hold.
+  changed = ReplacedDrives(before, map, now_ms, transitions) || changed;
 
   // 1. Nodes back from an absence resync every slot they still hold.
   std::set<NodeId> returned;
@@ -341,42 +461,79 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
     changed = true;
   }
 
-  // 3. Nodes down past their grace period lose their slots.
-  std::set<NodeId> expired;
-  ClusterMap view = *map;  // what placement sees: nodes within their grace keep their slots
-  for (auto& [id, entry] : view.nodes) {
-    if (entry.state != NodeState::kDown) continue;
-    if (now_ms - entry.since_ms >= options.node_grace_ms) {
-      expired.insert(id);
-    } else {
-      entry.state = NodeState::kMaintenance;
-    }
-  }
+  // 2b. Members a write left behind resync (after the completions: a record of work that
+  // began before the missed write must not clear the slot again).
   for (auto& [name, fs] : map->filesystems) {
-    if (expired.empty()) break;
+    if (!fs.placed()) continue;
+    int listed = 0, renewed = 0;
+    std::vector<RecoveringSlot> fresh;
+    for (const StaleSlotRecord& report : stale) {
+      if (report.fs_id != fs.id || report.pg >= fs.groups.size()) continue;
+      const PlacementGroup& pg = fs.groups[report.pg];
+      if (report.index >= pg.members.size() || pg.members[report.index].node != report.node) {
+        continue;  // the slot moved on since: its new holder is rebuilt anyway
+      }
+      auto node = map->nodes.find(report.node);
+      if (node == map->nodes.end() || node->second.state != NodeState::kUp) continue;
+      auto it = std::find_if(
+          fs.recovering.begin(), fs.recovering.end(),
+          [&](const RecoveringSlot& s) { return s.pg == report.pg && s.index == report.index; });
+      if (it != fs.recovering.end()) {
+        it->since_ms = std::max(it->since_ms + 1, now_ms);
+        ++renewed;
+        continue;
+      }
+      if (std::any_of(fresh.begin(), fresh.end(), [&](const RecoveringSlot& s) {
+            return s.pg == report.pg && s.index == report.index;
+          })) {
+        continue;
+      }
+      fresh.push_back(
+          RecoveringSlot{report.pg, report.index, report.node, RecoveryKind::kResync, now_ms});
+      ++listed;
+    }
+    if (listed == 0 && renewed == 0) continue;
+    fs.recovering.insert(fs.recovering.end(), fresh.begin(), fresh.end());
+    SortSlots(&fs);
+    say("filesystem " + name + ": " + std::to_string(listed + renewed) +
+        " slots missed a write while up (" + std::to_string(listed) + " listed resync, " +
+        std::to_string(renewed) + " already recovering, redone)");
+    changed = true;
+  }
+
+  // 3. Nodes down past their grace period, and drives failed past theirs, lose their slots.
+  std::set<NodeId> expired;
+  const ClusterMap view = PlanningView(*map, options, now_ms, &expired);
+  auto lost = [&](const PgMember& m) {
+    return expired.contains(m.node) || DriveExpired(*map, m, options, now_ms);
+  };
+  for (auto& [name, fs] : map->filesystems) {
     if (!fs.placed()) continue;
     bool holds = false;
     for (const PlacementGroup& pg : fs.groups) {
-      for (const PgMember& m : pg.members) holds = holds || expired.contains(m.node);
+      for (const PgMember& m : pg.members) holds = holds || lost(m);
     }
     if (!holds) continue;
-    // Only the expired members' slots move: the target table says where (balanced), and a
-    // slot whose target would clash with the PG's other members (same node or failure
-    // domain) goes to the least loaded eligible drive instead.
+    // Only the lost members' slots move: the target table says where (balanced), and a slot
+    // whose target would clash with the PG's other members (same node or failure domain), or
+    // is no receiver, goes to the least loaded eligible drive instead.
     auto target = AssignPlacementGroups(view, PolicyOf(fs), &fs.groups);
     if (!target.ok()) {
       if (failures) failures->emplace_back(name, std::string(target.status().message()));
       continue;
     }
-    std::map<NodeId, size_t> load = EligibleLoad(*map, fs, options);
+    DriveLoad load = EligibleLoad(*map, fs, options);
     int moved = 0;
     bool stuck = false;
+    std::set<std::string> whose;
     for (size_t pg = 0; pg < fs.groups.size(); ++pg) {
       for (size_t i = 0; i < fs.groups[pg].members.size(); ++i) {
-        if (!expired.contains(fs.groups[pg].members[i].node)) continue;
+        const PgMember old = fs.groups[pg].members[i];
+        if (!lost(old)) continue;
         std::optional<PgMember> choice;
         const PgMember& want = (*target)[pg].members[i];
-        if (load.contains(want.node) && Fits(*map, fs.groups[pg], i, want)) {
+        if (want != old && load.contains({want.node, want.drive_index}) &&
+            Fits(*map, fs.groups[pg], i, want)) {
           choice = want;
         } else {
           choice = LeastLoaded(*map, fs.groups[pg], i, load);
@@ -385,22 +542,28 @@ bool PlanRecovery(const ClusterMap* before, ClusterMap* map,
           stuck = true;
           continue;
         }
-        load[choice->node]++;
+        load[{choice->node, choice->drive_index}]++;
+        whose.insert(expired.contains(old.node)
+                         ? old.node.str() + " (down past the " +
+                               std::to_string(options.node_grace_ms / 1000) + " s grace)"
+                         : old.node.str() + " drive " + std::to_string(old.drive_index) +
+                               " (failed past the " +
+                               std::to_string(options.drive_grace_ms / 1000) + " s grace)");
         MoveSlot(&fs, static_cast<uint32_t>(pg), static_cast<uint16_t>(i), *choice, now_ms);
         ++moved;
       }
     }
     if (stuck && failures) {
-      failures->emplace_back(name, "some slots of " + std::to_string(expired.size()) +
-                                       " expired nodes have no eligible replacement");
+      failures->emplace_back(name,
+                             "some slots of expired nodes or failed drives have no eligible "
+                             "replacement");
     }
     if (moved == 0) continue;
     SortSlots(&fs);
     std::string who;
-    for (const NodeId& id : expired) who += (who.empty() ? "" : ",") + id.str();
+    for (const std::string& w : whose) who += (who.empty() ? "" : ", ") + w;
     say("filesystem " + name + ": " + std::to_string(moved) + " slots of " + who +
-        " (down past the " + std::to_string(options.node_grace_ms / 1000) +
-        " s grace period) reassigned; rebuilding them");
+        " reassigned; rebuilding them");
     changed = true;
   }
   // 5. Drain first, then 4. scale-out.

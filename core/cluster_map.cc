@@ -103,6 +103,20 @@ Result<DriveInfo> DriveInfoFromJson(const json& object, std::string_view where) 
   if (drive.free_bytes > drive.capacity_bytes) {
     return Malformed(where, "drive free_bytes exceeds capacity_bytes");
   }
+  std::string state = "ok";
+  CVFS_RETURN_IF_ERROR(GetString(object, "state", false, where, &state));
+  if (state == "ok" || state.empty()) {  // records of older versions have no state
+    drive.state = DriveState::kOk;
+  } else if (state == "failed") {
+    drive.state = DriveState::kFailed;
+  } else {
+    return Malformed(where, "drive state '" + state + "' is not ok or failed");
+  }
+  if (const json* failed = Field(object, "failed_ms"); failed != nullptr) {
+    if (!failed->is_number_integer()) return Malformed(where, "drive failed_ms is not an integer");
+    drive.failed_ms = failed->get<int64_t>();
+  }
+  CVFS_RETURN_IF_ERROR(GetString(object, "serial", false, where, &drive.serial));
   return drive;
 }
 
@@ -328,6 +342,18 @@ Result<FilesystemInfo> FilesystemInfoFromJson(const nlohmann::json& json_value) 
   return fs;
 }
 
+std::string_view DriveStateName(DriveState state) {
+  switch (state) {
+    case DriveState::kOk:
+      return "ok";
+    case DriveState::kFailed:
+      return "failed";
+    case DriveState::kHeld:
+      return "held";
+  }
+  return "?";
+}
+
 std::string_view NodeStateName(NodeState state) {
   switch (state) {
     case NodeState::kUp:
@@ -353,7 +379,8 @@ bool SameMembership(const NodeRecord& a, const NodeRecord& b) {
   if (a.drives.size() != b.drives.size()) return false;
   for (size_t i = 0; i < a.drives.size(); ++i) {
     if (a.drives[i].path != b.drives[i].path ||
-        a.drives[i].capacity_bytes != b.drives[i].capacity_bytes) {
+        a.drives[i].capacity_bytes != b.drives[i].capacity_bytes ||
+        a.drives[i].state != b.drives[i].state || a.drives[i].serial != b.drives[i].serial) {
       return false;
     }
   }
@@ -363,9 +390,14 @@ bool SameMembership(const NodeRecord& a, const NodeRecord& b) {
 }
 
 nlohmann::json DriveInfoToJson(const DriveInfo& drive) {
-  return json{{"path", drive.path},
-              {"capacity_bytes", drive.capacity_bytes},
-              {"free_bytes", drive.free_bytes}};
+  json out{{"path", drive.path},
+           {"capacity_bytes", drive.capacity_bytes},
+           {"free_bytes", drive.free_bytes}};
+  // A planning view is never stored: kHeld is written as what nodes register.
+  out["state"] = drive.state == DriveState::kFailed ? "failed" : "ok";
+  if (drive.state == DriveState::kFailed) out["failed_ms"] = drive.failed_ms;
+  if (!drive.serial.empty()) out["serial"] = drive.serial;
+  return out;
 }
 
 nlohmann::json NodeRecordToJson(const NodeRecord& record) {

@@ -49,10 +49,26 @@ std::string_view NodeStateName(NodeState state);
 // Inverse of NodeStateName; kInvalidArgument on any other text.
 Result<NodeState> ParseNodeState(std::string_view name);
 
+// A drive's health. A node registers kOk or kFailed (docs/design/rebuild.md, "Drives");
+// kHeld exists only in the manager's planning view, never in a stored map.
+enum class DriveState {
+  kOk,
+  kFailed,  // stopped answering (statvfs, its label, a write probe): its cells are lost
+  kHeld,    // planning view: keeps its slots, takes no new one (failed within its grace, or
+            // being removed)
+};
+// "ok", "failed", "held".
+std::string_view DriveStateName(DriveState state);
+
 struct DriveInfo {
   std::string path;
   uint64_t capacity_bytes = 0;
   uint64_t free_bytes = 0;
+  DriveState state = DriveState::kOk;
+  int64_t failed_ms = 0;  // kFailed: when the node saw it fail (its wall clock)
+  // Written into the drive's label when it is first used: a new serial at the same index
+  // means the drive was replaced (`cvfs drive replace`) and holds none of its old cells.
+  std::string serial;
 
   bool operator==(const DriveInfo&) const = default;
 };

@@ -23,6 +23,8 @@ const std::vector<std::string>& DaemonConfigKeys() {
                                                 "rebuild.node_grace_s",
                                                 "rebuild.bandwidth_mib",
                                                 "rebuild.rebalance_delay_s",
+                                                "rebuild.drive_grace_s",
+                                                "server.drive_probe_interval_s",
                                                 "debug.crash_at",
                                                 "scrub.bandwidth_mib",
                                                 "scrub.interval_s",
@@ -81,6 +83,9 @@ Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* config,
   CVFS_RETURN_IF_ERROR(Assign(file, "rebuild.bandwidth_mib", &config->rebuild_bandwidth_mib));
   CVFS_RETURN_IF_ERROR(
       Assign(file, "rebuild.rebalance_delay_s", &config->rebuild_rebalance_delay_s));
+  CVFS_RETURN_IF_ERROR(Assign(file, "rebuild.drive_grace_s", &config->rebuild_drive_grace_s));
+  CVFS_RETURN_IF_ERROR(
+      Assign(file, "server.drive_probe_interval_s", &config->drive_probe_interval_s));
   CVFS_RETURN_IF_ERROR(Assign(file, "debug.crash_at", &config->crash_at));
   CVFS_RETURN_IF_ERROR(Assign(file, "scrub.bandwidth_mib", &config->scrub_bandwidth_mib));
   CVFS_RETURN_IF_ERROR(Assign(file, "scrub.interval_s", &config->scrub_interval_s));
@@ -128,6 +133,12 @@ Status DaemonConfig::Validate() const {
   }
   if (rebuild_node_grace_s < 1 || rebuild_node_grace_s > 30 * 24 * 3600) {
     return bad("rebuild.node_grace_s must be in 1..2592000");
+  }
+  if (rebuild_drive_grace_s < 1 || rebuild_drive_grace_s > 30 * 24 * 3600) {
+    return bad("rebuild.drive_grace_s must be in 1..2592000");
+  }
+  if (drive_probe_interval_s < 1 || drive_probe_interval_s > 3600) {
+    return bad("server.drive_probe_interval_s must be in 1..3600");
   }
   if (rebuild_rebalance_delay_s < 0 || rebuild_rebalance_delay_s > 7 * 24 * 3600) {
     return bad("rebuild.rebalance_delay_s must be in 0..604800");

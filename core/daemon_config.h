@@ -44,6 +44,12 @@ struct DaemonConfig {
   // [rebuild] rebalance_delay_s: nodes that joined get their share of the PGs once every node
   // has been up this long (nodes added together move data once).
   int rebuild_rebalance_delay_s = 10;
+  // [rebuild] drive_grace_s: a failed drive's slots move after this (shorter than a node's:
+  // a node may only be rebooting, a failed drive's cells are gone).
+  int rebuild_drive_grace_s = 60;
+  // [server] drive_probe_interval_s: how often each drive is probed (statvfs, label, a 4 KiB synced
+  // write); a drive that fails is reported failed at once.
+  int drive_probe_interval_s = 5;
   // [rebuild] bandwidth_mib: cells this node writes per second while rebuilding (0: no limit),
   // so that jobs keep most of the bandwidth.
   int rebuild_bandwidth_mib = 200;

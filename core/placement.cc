@@ -40,7 +40,8 @@ struct Drive {
   uint32_t drive_index = 0;
   uint64_t hash = 0;      // of (node id, drive index): the hashed tie-break
   uint32_t load = 0;      // cells assigned so far
-  bool receiver = false;  // node is up: may take new slots
+  bool receiver = false;  // node is up and the drive ok: may take new slots
+  bool failed = false;    // the drive failed: holds nothing (its slots are refilled)
 };
 
 struct Node {
@@ -66,7 +67,8 @@ struct Layout {
     if (it == node_index.end()) return kVacant;
     const Node& n = nodes[it->second];
     if (m.drive_index >= n.drive_count) return kVacant;
-    return static_cast<int32_t>(n.first_drive + m.drive_index);
+    const auto index = static_cast<int32_t>(n.first_drive + m.drive_index);
+    return drives[static_cast<size_t>(index)].failed ? kVacant : index;
   }
 };
 
@@ -92,7 +94,9 @@ Layout BuildLayout(const ClusterMap& map) {
       drive.domain = dit->second;
       drive.drive_index = d;
       drive.hash = Combine(node.hash, d);
-      drive.receiver = node.up;
+      const DriveState state = entry.record.drives[d].state;
+      drive.failed = state == DriveState::kFailed;
+      drive.receiver = node.up && state == DriveState::kOk;
       layout.drives.push_back(drive);
     }
     layout.node_index.emplace(id, node_idx);

@@ -30,6 +30,7 @@ struct PgMember {
   uint32_t drive_index = 0;
 
   bool operator==(const PgMember&) const = default;
+  auto operator<=>(const PgMember&) const = default;
 };
 
 struct PlacementGroup {

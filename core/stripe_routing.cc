@@ -14,6 +14,14 @@ bool NodeIsUp(const ClusterMap& map, const NodeId& node) {
   return it != map.nodes.end() && it->second.state == NodeState::kUp;
 }
 
+bool MemberIsUp(const ClusterMap& map, const PgMember& member) {
+  auto it = map.nodes.find(member.node);
+  if (it == map.nodes.end() || it->second.state != NodeState::kUp) return false;
+  const auto& drives = it->second.record.drives;
+  return member.drive_index < drives.size() &&
+         drives[member.drive_index].state != DriveState::kFailed;
+}
+
 const std::string& NodeAddress(const ClusterMap& map, const NodeId& node) {
   static const std::string kNone;
   auto it = map.nodes.find(node);
@@ -54,7 +62,7 @@ Result<StripeRoute> RoutePlacementGroup(const ClusterMap& map, const FilesystemI
   route.readable.resize(route.pg->members.size());
   int first_up = -1;
   for (size_t i = 0; i < route.pg->members.size(); ++i) {
-    route.up[i] = NodeIsUp(map, route.pg->members[i].node);
+    route.up[i] = MemberIsUp(map, route.pg->members[i]);
     if (!route.up[i]) continue;
     ++route.up_count;
     if (first_up < 0) first_up = static_cast<int>(i);

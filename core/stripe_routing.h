@@ -19,6 +19,9 @@ const FilesystemInfo* FindFilesystemById(const ClusterMap& map, uint32_t fs_id);
 
 // True when `node` is in the map and in state up.
 bool NodeIsUp(const ClusterMap& map, const NodeId& node);
+// A data member is up when its node is up and its drive is not failed (metadata lives in the
+// node's state directory, so metadata routes ask NodeIsUp alone).
+bool MemberIsUp(const ClusterMap& map, const PgMember& member);
 
 // The fabric address `node` registered ("" when unknown).
 const std::string& NodeAddress(const ClusterMap& map, const NodeId& node);

@@ -53,6 +53,39 @@ Result<std::string> HandleAddDrive(const AdminServiceHooks& hooks, const net::Rp
       .dump();
 }
 
+Result<std::string> HandleReplaceDrive(const AdminServiceHooks& hooks,
+                                       const net::RpcContext& context, std::string_view request) {
+  CVFS_RETURN_IF_ERROR(RequireRoot(context, "drive replace"));
+  const auto json = nlohmann::json::parse(request, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object() || !json.contains("path") || !json["path"].is_string() ||
+      !json.contains("index") || !json["index"].is_number_unsigned()) {
+    return Status::InvalidArgument(
+        "ReplaceDrive request must be {\"index\": unsigned, \"path\": string}");
+  }
+  const std::string path = json["path"].get<std::string>();
+  const uint64_t index = json["index"].get<uint64_t>();
+  if (path.empty() || path[0] != '/') {
+    return Status::InvalidArgument("drive path '" + path + "' must be absolute");
+  }
+  if (index >= kMaxDrivesPerNode) {
+    return Status::InvalidArgument("drive index " + std::to_string(index) + " out of range");
+  }
+  if (!hooks.replace_drive) return Status::NotSupported("this cvfsd cannot replace drives");
+  Result<AddedDrive> replaced = hooks.replace_drive(static_cast<size_t>(index), path);
+  if (!replaced.ok()) {
+    LOG_WARN("admin.replace_drive_failed index={} path={} peer={} error=\"{}\"", index, path,
+             context.peer_name, replaced.status().ToString());
+    return replaced.status();
+  }
+  LOG_INFO("admin.replace_drive index={} path={} peer={}", index, path, context.peer_name);
+  return nlohmann::json{{"index", replaced->index},
+                        {"path", replaced->drive.path},
+                        {"serial", replaced->drive.serial},
+                        {"capacity_bytes", replaced->drive.capacity_bytes},
+                        {"free_bytes", replaced->drive.free_bytes}}
+      .dump();
+}
+
 Result<std::string> HandleScrubStatus(const AdminServiceHooks& hooks,
                                       const net::RpcContext& context) {
   if (!context.authenticated) {
@@ -76,6 +109,10 @@ void RegisterAdminService(net::RpcEndpoint& endpoint, AdminServiceHooks hooks) {
   endpoint.RegisterHandler(net::Method::kAddDrive,
                            [shared](const net::RpcContext& context, std::string_view request) {
                              return HandleAddDrive(*shared, context, request);
+                           });
+  endpoint.RegisterHandler(net::Method::kReplaceDrive,
+                           [shared](const net::RpcContext& context, std::string_view request) {
+                             return HandleReplaceDrive(*shared, context, request);
                            });
   endpoint.RegisterHandler(net::Method::kScrubStatus,
                            [shared](const net::RpcContext& context, std::string_view) {

@@ -31,6 +31,8 @@ struct AdminServiceHooks {
   // Adds the drive directory `path` and returns its index and figures. Runs on a worker
   // thread; may block (labelling, statvfs, opening a store).
   std::function<Result<AddedDrive>(const std::string& path)> add_drive;
+  // Replaces drive `index` with the fresh directory `path` (`cvfs drive replace`).
+  std::function<Result<AddedDrive>(size_t index, const std::string& path)> replace_drive;
   // The scrubber's state JSON, and a request for a pass now (returns its number).
   std::function<std::string()> scrub_status;
   std::function<uint64_t()> scrub_start;
@@ -44,6 +46,10 @@ Result<std::string> HandleScrubStart(const AdminServiceHooks& hooks,
 
 // Registers the service's handlers on `endpoint` (before peers may call them).
 void RegisterAdminService(net::RpcEndpoint& endpoint, AdminServiceHooks hooks);
+
+// The handler of kReplaceDrive ({index, path}), exposed for unit tests.
+Result<std::string> HandleReplaceDrive(const AdminServiceHooks& hooks,
+                                       const net::RpcContext& context, std::string_view request);
 
 // The handler of kAddDrive, exposed for unit tests.
 Result<std::string> HandleAddDrive(const AdminServiceHooks& hooks, const net::RpcContext& context,

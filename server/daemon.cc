@@ -93,6 +93,7 @@ Status Daemon::Init() {
   agent.lease_ttl_s = config_.lease_ttl_s;
   agent.recovery.node_grace_ms = int64_t{config_.rebuild_node_grace_s} * 1000;
   agent.recovery.rebalance_delay_ms = int64_t{config_.rebuild_rebalance_delay_s} * 1000;
+  agent.recovery.drive_grace_ms = int64_t{config_.rebuild_drive_grace_s} * 1000;
   CVFS_ASSIGN_OR_RETURN(agent_, control::ControlAgent::Start(std::move(agent)));
   RebuildWorkerOptions rebuild;
   rebuild.self = NodeId(config_.node_id);
@@ -109,6 +110,20 @@ Status Daemon::Init() {
   rebuild_ =
       std::make_unique<RebuildWorker>(*endpoint_, *data_, *meta_, clock_, std::move(rebuild));
   rebuild_->Start();
+  missed_ = std::make_unique<MissedMemberReporter>(
+      NodeId(config_.node_id), clock_, [this](const control::StaleSlotRecord& record) -> Status {
+        return agent_->etcd()
+            ->Put(agent_->keys().RebuildStale(record.fs_id, record.pg, record.index),
+                  control::StaleSlotToJson(record).dump())
+            .status();
+      });
+  missed_->Start();
+  auto note_missed = [reporter = missed_.get()](uint32_t fs_id, uint32_t pg, uint16_t index,
+                                                const NodeId& node) {
+    reporter->Note(MissedMember{fs_id, pg, index, node});
+  };
+  data_->coordinator().SetMissedMemberListener(note_missed);
+  meta_->SetMissedReplicaListener(note_missed);
   agent_->SetMapCallback([this, node = config_.node_id](const ClusterMap& map) {
     data_->SetMap(map);
     meta_->SetMap(map);
@@ -127,6 +142,9 @@ Status Daemon::Init() {
   // announced through a new registration.
   AdminServiceHooks hooks;
   hooks.add_drive = [this](const std::string& path) { return AddDrive(path); };
+  hooks.replace_drive = [this](size_t index, const std::string& path) {
+    return ReplaceDrive(index, path);
+  };
   hooks.scrub_status = [this] { return scrubber_->StateJson().dump(); };
   hooks.scrub_start = [this] { return scrubber_->RequestPass(); };
   RegisterAdminService(*endpoint_, std::move(hooks));
@@ -152,6 +170,10 @@ Result<std::unique_ptr<CellStore>> Daemon::OpenCellStore(const std::string& driv
 
 Status Daemon::OpenCellStores() {
   for (const DriveInfo& drive : drives_->Snapshot()) {
+    if (drive.state == DriveState::kFailed) {  // found failed at start: nothing to serve
+      stores_.push_back(nullptr);
+      continue;
+    }
     CVFS_ASSIGN_OR_RETURN(auto store, OpenCellStore(drive.path));
     stores_.push_back(std::move(store));
   }
@@ -179,6 +201,31 @@ Result<AddedDrive> Daemon::AddDrive(const std::string& path) {
   LOG_INFO("daemon.drive_added index={} path={} capacity_bytes={}", added.index, added.drive.path,
            added.drive.capacity_bytes);
   return added;
+}
+
+Result<AddedDrive> Daemon::ReplaceDrive(size_t index, const std::string& path) {
+  std::lock_guard<std::mutex> lock(add_drive_mu_);
+  CVFS_ASSIGN_OR_RETURN(AddedDrive replaced, drives_->Replace(index, path));
+  // Serve the new, empty store at the index before announcing the new serial: the manager
+  // then lists every slot of the drive for rebuild here.
+  auto store = OpenCellStore(replaced.drive.path);
+  if (!store.ok()) {
+    LOG_ERROR("daemon.replace_drive_store_failed path={} error=\"{}\"", replaced.drive.path,
+              store.status().ToString());
+    return store.status().WithContext(
+        "drive replaced but its cell store did not open; restart cvfsd after fixing it");
+  }
+  if (Status st = data_->ReplaceStore(index, store->get()); !st.ok()) return st;
+  // The old store may still be used by an operation in flight: it stays open (and its memory
+  // held) until the daemon stops.
+  retired_stores_.push_back(std::move(stores_[index]));
+  stores_[index] = std::move(store).value();
+  if (Status st = agent_->UpdateSelf(BuildRecord()); !st.ok()) {
+    LOG_WARN("daemon.update_registration_failed error=\"{}\"", st.ToString());
+  }
+  LOG_INFO("daemon.drive_replaced index={} path={} serial={}", index, replaced.drive.path,
+           replaced.drive.serial);
+  return replaced;
 }
 
 NodeRecord Daemon::BuildRecord() const {
@@ -227,14 +274,32 @@ Result<std::string> Daemon::HandleNodeInfo(const net::RpcContext& context,
 }
 
 void Daemon::MaintenanceLoop() {
+  const auto probe_interval = std::chrono::seconds(config_.drive_probe_interval_s);
+  auto next_refresh = std::chrono::steady_clock::now() + kDriveRefreshInterval;
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    if (stop_cv_.wait_for(lock, kDriveRefreshInterval, [this] { return stopping_; })) break;
+    if (stop_cv_.wait_for(lock, probe_interval, [this] { return stopping_; })) break;
     lock.unlock();
-    if (Status st = drives_->Refresh(); !st.ok()) {
-      LOG_ERROR("drive.refresh_failed error=\"{}\"", st.ToString());
-    } else if (Status up = agent_->UpdateSelf(BuildRecord()); !up.ok()) {
-      LOG_WARN("daemon.update_registration_failed error=\"{}\"", up.ToString());
+    bool update = false;
+    {
+      // Under add_drive_mu_: a Replace in progress must not be probed half-way.
+      std::lock_guard<std::mutex> drives_lock(add_drive_mu_);
+      update = !drives_->Probe(clock_.WallMillis()).empty();
+    }
+    if (std::chrono::steady_clock::now() >= next_refresh) {
+      next_refresh = std::chrono::steady_clock::now() + kDriveRefreshInterval;
+      if (Status st = drives_->Refresh(); !st.ok()) {
+        LOG_ERROR("drive.refresh_failed error=\"{}\"", st.ToString());
+      } else {
+        update = true;
+      }
+    }
+    // A failed drive is announced at once: routes then skip its cells and the manager's
+    // drive grace period starts.
+    if (update) {
+      if (Status up = agent_->UpdateSelf(BuildRecord()); !up.ok()) {
+        LOG_WARN("daemon.update_registration_failed error=\"{}\"", up.ToString());
+      }
     }
     lock.lock();
   }
@@ -250,6 +315,7 @@ void Daemon::Shutdown() {
   if (maintenance_.joinable()) maintenance_.join();
   if (scrubber_ != nullptr) scrubber_->Stop();  // it calls peers and reads the stores
   if (rebuild_ != nullptr) rebuild_->Stop();
+  if (missed_ != nullptr) missed_->Stop();  // reports what is pending while etcd is there
   // Leave the cluster first: peers see this node down now rather than at lease expiry.
   if (agent_ != nullptr) agent_->Stop();
   if (endpoint_ != nullptr) endpoint_->Shutdown();
@@ -260,6 +326,7 @@ void Daemon::Shutdown() {
   meta_.reset();
   meta_store_.reset();
   endpoint_.reset();
+  missed_.reset();  // no handler can note any more
   stores_.clear();
   drives_.reset();
   state_dir_.reset();

@@ -35,6 +35,7 @@
 #include "server/drive_set.h"
 #include "server/meta/meta_service.h"
 #include "server/meta/meta_store.h"
+#include "server/missed_member_reporter.h"
 #include "server/rebuild_worker.h"
 #include "server/state_dir.h"
 #include "server/store/cell_store.h"
@@ -61,6 +62,8 @@ class Daemon {
   // The add_drive hook of the admin service (`cvfs drive add`): label and persist the drive,
   // open its cell store, serve it, re-register the node so the map lists it.
   Result<AddedDrive> AddDrive(const std::string& path);
+  // The replace_drive hook (`cvfs drive replace`): a fresh directory at drive `index`.
+  Result<AddedDrive> ReplaceDrive(size_t index, const std::string& path);
   NodeRecord BuildRecord() const;
   Result<std::string> HandleNodeInfo(const net::RpcContext& context, std::string_view request);
   void MaintenanceLoop();
@@ -72,6 +75,8 @@ class Daemon {
   std::unique_ptr<DriveSet> drives_;
   std::mutex add_drive_mu_;                         // serializes AddDrive
   std::vector<std::unique_ptr<CellStore>> stores_;  // by drive index; grows under add_drive_mu_
+  // Stores of replaced drives: kept open until the daemon stops (operations in flight).
+  std::vector<std::unique_ptr<CellStore>> retired_stores_;  // add_drive_mu_
   std::unique_ptr<net::RpcEndpoint> endpoint_;
   std::unique_ptr<DataService> data_;
   std::unique_ptr<Scrubber> scrubber_;           // after data_: stopped and destroyed before it
@@ -79,6 +84,7 @@ class Daemon {
   std::unique_ptr<meta::MetaService> meta_;
   std::unique_ptr<control::ControlAgent> agent_;
   std::unique_ptr<RebuildWorker> rebuild_;
+  std::unique_ptr<MissedMemberReporter> missed_;  // the coordinator's listener
 
   std::mutex mu_;
   std::condition_variable stop_cv_;

@@ -16,12 +16,24 @@
 //     `<state_dir>/drives.added` (written atomically before Add returns), and Open appends
 //     them after the configured drives, in the order they were added, skipping any the
 //     config now lists itself. Keep the config's order stable: indexes follow it.
-// Thread-safety: Refresh, Snapshot and Add may be called from different threads; Adds are
-// serialized.
+//   - Probe() checks every ok drive (statvfs, its label and serial, a 4 KiB synced write);
+//     a drive that fails is marked kFailed with the time, for good: its cells are treated as
+//     lost (docs/design/rebuild.md, "Drives"). Refresh() measures only ok drives.
+//   - With a state directory, the serial of every drive used is kept in
+//     `<state_dir>/drives.serials`; a known drive found at Open without its label (its mount
+//     missing: a bare mount point) or with another serial is opened kFailed rather than
+//     labelled anew, so nothing is written to the wrong file system and the daemon starts.
+//   - Replace() (`cvfs drive replace`) puts a fresh directory at a drive's index: labelled
+//     with a new serial, state ok. With a state directory the replacement is recorded in
+//     `<state_dir>/drives.replaced` (before Replace returns) and Open uses it instead of the
+//     configured path at that index.
+// Thread-safety: Refresh, Probe, Snapshot, Add and Replace may be called from different
+// threads; Adds and Replaces are serialized.
 #pragma once
 
 #include <sys/types.h>
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -36,6 +48,8 @@ namespace cvfs::server {
 
 // Name of the file in the state directory that lists the drives added at run time.
 inline constexpr const char* kAddedDrivesFile = "drives.added";
+// Name of the file in the state directory that lists drives replaced at run time.
+inline constexpr const char* kReplacedDrivesFile = "drives.replaced";
 
 // A drive Add() took: its index in Snapshot() (= NodeRecord::drives) and its figures.
 struct AddedDrive {
@@ -65,6 +79,15 @@ class DriveSet {
   // On any error the set and the persisted list are unchanged (a label may have been written).
   Result<AddedDrive> Add(const std::string& path);
 
+  // Probes every ok drive; returns the indexes that failed now (logged as drive.failed).
+  std::vector<size_t> Probe(int64_t now_ms);
+
+  // Replaces drive `index` with the directory `path` (absolute, writable, and either
+  // unlabelled or labelled for this node). kInvalidArgument for a relative path or an index
+  // out of range, kAlreadyExists when `path` is a drive in use, kConfigError as Add, kIoError
+  // when the replacement cannot be persisted. On error the set is unchanged.
+  Result<AddedDrive> Replace(size_t index, const std::string& path);
+
  private:
   DriveSet(std::vector<DriveInfo> drives, std::set<std::pair<dev_t, ino_t>> identities,
            std::vector<std::string> added, std::string cluster, std::string node_id,
@@ -76,8 +99,10 @@ class DriveSet {
   const std::string node_id_;
   const std::string state_dir_;
 
-  std::mutex add_mu_;               // serializes Add
-  std::vector<std::string> added_;  // guarded by add_mu_: paths in drives.added
+  std::mutex add_mu_;                       // serializes Add
+  std::vector<std::string> added_;          // guarded by add_mu_: paths in drives.added
+  std::map<size_t, std::string> replaced_;  // guarded by add_mu_: drives.replaced
+  std::map<size_t, std::string> serials_;   // guarded by add_mu_: drives.serials
   mutable std::mutex mu_;
   std::vector<DriveInfo> drives_;                 // guarded by mu_
   std::set<std::pair<dev_t, ino_t>> identities_;  // guarded by mu_: the drives' dirs

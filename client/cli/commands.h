@@ -32,5 +32,14 @@ void InitCommandLogging(const GlobalOptions& global);
 Result<std::unique_ptr<AdminClient>> ConnectAdmin(const GlobalOptions& global);
 // node_commands.cc: `cvfs node drain|undrain`.
 void RegisterNodeCommands(CLI::App& app, GlobalOptions& global, int* rc);
+// drive_commands.cc: `cvfs drive add|replace|remove|unremove`.
+void RegisterDriveCommands(CLI::App& app, GlobalOptions& global, int* rc);
+
+// Polls the cluster status once a second until `slots_left(status)` is 0 and protection is
+// "full" (a progress line on a terminal), for `cvfs node drain --wait` and `cvfs drive
+// remove --wait`. Returns kExitOk, kExitTimeout after `timeout_s`, or the failure's code.
+int WaitUntilEmptied(AdminClient& admin, const std::string& what, uint64_t initial,
+                     const std::function<uint64_t(const nlohmann::json&)>& slots_left,
+                     int timeout_s);
 
 }  // namespace cvfs::cli

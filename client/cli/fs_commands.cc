@@ -1,4 +1,4 @@
-// `cvfs fs create|list|status` and `cvfs drive add`: defining filesystems (protection, cell
+// `cvfs fs create|list|status`: defining filesystems (protection, cell
 // size, PG count) and growing a node's drives. Exit codes as documented in docs/admin/cli.md:
 // 2 for invalid arguments (including a protection the cluster cannot place), 4 for an unknown
 // filesystem or node, 5 for a duplicate name or drive, 6 when placement did not happen in
@@ -202,42 +202,6 @@ void RegisterFsStatus(CLI::App& fs, GlobalOptions& global, int* rc) {
   });
 }
 
-void RegisterDriveAdd(CLI::App& app, GlobalOptions& global, int* rc) {
-  CLI::App* drive = app.add_subcommand("drive", "manage a node's drives");
-  drive->require_subcommand(1);
-  CLI::App* cmd = drive->add_subcommand(
-      "add", "add a drive directory to a running cvfsd (as root; it is kept across restarts)");
-  auto node = std::make_shared<std::string>();
-  auto path = std::make_shared<std::string>();
-  auto json = std::make_shared<bool>(false);
-  cmd->add_option("node", *node, "node id (see `cvfs status`)")->required();
-  cmd->add_option("path", *path, "absolute path of the drive directory on that node")->required();
-  cmd->add_flag("--json", *json,
-                "machine-readable: {node, index, path, capacity_bytes, "
-                "free_bytes}");
-  cmd->callback([&global, rc, node, path, json] {
-    auto admin = ConnectAdmin(global);
-    if (!admin.ok()) {
-      *rc = Fail("drive add", admin.status());
-      return;
-    }
-    Result<nlohmann::json> added = (*admin)->AddDrive(*node, *path);
-    if (!added.ok()) {
-      *rc = Fail("drive add " + *node + " " + *path, added.status());
-      return;
-    }
-    if (*json) {
-      PrintJson(*added);
-    } else {
-      std::printf("added drive %s to node %s as drive %llu (capacity %s, free %s)\n", path->c_str(),
-                  node->c_str(), static_cast<unsigned long long>(added->value("index", 0ull)),
-                  HumanBytes(added->value("capacity_bytes", 0ull)).c_str(),
-                  HumanBytes(added->value("free_bytes", 0ull)).c_str());
-    }
-    *rc = kExitOk;
-  });
-}
-
 }  // namespace
 
 void RegisterFsCommands(CLI::App& app, GlobalOptions& global, int* rc) {
@@ -246,7 +210,6 @@ void RegisterFsCommands(CLI::App& app, GlobalOptions& global, int* rc) {
   RegisterFsCreate(*fs, global, rc);
   RegisterFsList(*fs, global, rc);
   RegisterFsStatus(*fs, global, rc);
-  RegisterDriveAdd(app, global, rc);
 }
 
 }  // namespace cvfs::cli

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   RegisterScrubCommands(app, global, &rc);
   RegisterRebuildCommands(app, global, &rc);
   RegisterNodeCommands(app, global, &rc);
+  RegisterDriveCommands(app, global, &rc);
 
   try {
     app.parse(argc, argv);

@@ -15,16 +15,44 @@ namespace cvfs::cli {
 
 namespace {
 
-// Slots `node` holds and whether every filesystem is "full", from a status JSON.
-std::pair<uint64_t, bool> DrainProgress(const nlohmann::json& status, const std::string& node) {
-  uint64_t slots = 0;
+// Slots `node` holds, from a status JSON.
+uint64_t DrainProgress(const nlohmann::json& status, const std::string& node) {
   for (const auto& n : status.value("nodes", nlohmann::json::array())) {
-    if (n.value("id", "") == node) slots = n.value("slots", 0ull);
+    if (n.value("id", "") == node) return n.value("slots", 0ull);
   }
-  return {slots, status.value("protection", "") == "full"};
+  return 0;
 }
 
 }  // namespace
+
+int WaitUntilEmptied(AdminClient& admin, const std::string& what, uint64_t initial,
+                     const std::function<uint64_t(const nlohmann::json&)>& slots_left,
+                     int timeout_s) {
+  const bool terminal = isatty(STDERR_FILENO) != 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (true) {
+    auto status = admin.ClusterStatus();
+    if (!status.ok()) return Fail(what, status.status());
+    const uint64_t slots = slots_left(*status);
+    const bool full = status->value("protection", "") == "full";
+    if (terminal) {
+      std::fprintf(stderr, "\r%s: %llu of %llu slots left, protection %s   ", what.c_str(),
+                   static_cast<unsigned long long>(slots), static_cast<unsigned long long>(initial),
+                   status->value("protection", "").c_str());
+    }
+    if (slots == 0 && full) {
+      if (terminal) std::fprintf(stderr, "\n");
+      return kExitOk;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      if (terminal) std::fprintf(stderr, "\n");
+      std::fprintf(stderr, "cvfs: %s: %llu slots left after %d s\n", what.c_str(),
+                   static_cast<unsigned long long>(slots), timeout_s);
+      return kExitTimeout;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
 
 void RegisterNodeCommands(CLI::App& app, GlobalOptions& global, int* rc) {
   CLI::App* node_cmd = app.add_subcommand("node", "drain a node before removing it");
@@ -63,41 +91,15 @@ void RegisterNodeCommands(CLI::App& app, GlobalOptions& global, int* rc) {
       *rc = kExitOk;
       return;
     }
-    const bool terminal = isatty(STDERR_FILENO) != 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(*timeout_s);
     const uint64_t initial = recorded->value("slots", 0ull);
-    while (true) {
-      auto status = (*admin)->ClusterStatus();
-      if (!status.ok()) {
-        *rc = Fail("node drain " + *node, status.status());
-        return;
-      }
-      const auto [slots, full] = DrainProgress(*status, *node);
-      if (terminal) {
-        std::fprintf(stderr, "\rnode %s: %llu of %llu slots left, protection %s   ", node->c_str(),
-                     static_cast<unsigned long long>(slots),
-                     static_cast<unsigned long long>(initial),
-                     status->value("protection", "").c_str());
-      }
-      if (slots == 0 && full) {
-        if (terminal) std::fprintf(stderr, "\n");
-        if (*json) {
-          PrintJson({{"node", *node}, {"draining", true}, {"slots", 0}});
-        } else {
-          std::printf("node %s holds no data any more; it can be stopped and removed\n",
-                      node->c_str());
-        }
-        *rc = kExitOk;
-        return;
-      }
-      if (std::chrono::steady_clock::now() >= deadline) {
-        if (terminal) std::fprintf(stderr, "\n");
-        std::fprintf(stderr, "cvfs: node drain %s: %llu slots left after %d s\n", node->c_str(),
-                     static_cast<unsigned long long>(slots), *timeout_s);
-        *rc = kExitTimeout;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::seconds(1));
+    *rc = WaitUntilEmptied(
+        **admin, "node " + *node, initial,
+        [node](const nlohmann::json& s) { return DrainProgress(s, *node); }, *timeout_s);
+    if (*rc != kExitOk) return;
+    if (*json) {
+      PrintJson({{"node", *node}, {"draining", true}, {"slots", 0}});
+    } else {
+      std::printf("node %s holds no data any more; it can be stopped and removed\n", node->c_str());
     }
   });
 

@@ -80,6 +80,19 @@ class AdminClient {
   // has) otherwise.
   virtual Result<nlohmann::json> AddDrive(const std::string& node, const std::string& path) = 0;
 
+  // `cvfs drive replace`: asks cvfsd `node` (up) to serve drive `index` from the fresh,
+  // empty directory `path` from now on; the manager then rebuilds every slot of that drive
+  // there. Returns {node, index, path, serial, capacity_bytes, free_bytes}. Errors as
+  // AddDrive, and kInvalidArgument for an index the node does not have.
+  virtual Result<nlohmann::json> ReplaceDrive(const std::string& node, uint32_t index,
+                                              const std::string& path) = 0;
+
+  // `cvfs drive remove`: with `remove`, records that drive `index` of `node` is to give up
+  // its slots (moved elsewhere one per PG at a time, like a drain); without, cancels that.
+  // Returns {node, index, removing, slots}. kNotFound for an unknown node or drive.
+  virtual Result<nlohmann::json> RemoveDrive(const std::string& node, uint32_t index,
+                                             bool remove) = 0;
+
   // `cvfs node drain` (docs/design/rebuild.md): with `drain`, records that `node` (it must be
   // in the map) is to give up its slots: the manager moves them to other nodes one per PG at
   // a time while the node keeps serving; without, cancels that (slots already moved stay

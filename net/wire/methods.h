@@ -17,8 +17,9 @@ enum class Method : uint16_t {
   // server/admin_service: add a drive directory to this cvfsd (uid 0 only).
   // Request JSON {"path"}; reply JSON {"index", "path", "capacity_bytes", "free_bytes"}.
   kAddDrive = 110,
-  kScrubStatus = 111,  // cvfs -> cvfsd: {} -> the scrubber's state JSON (server/admin_service.h)
-  kScrubStart = 112,   // cvfs -> cvfsd: {} -> {"pass": n} (root only)
+  kScrubStatus = 111,   // cvfs -> cvfsd: {} -> the scrubber's state JSON (server/admin_service.h)
+  kScrubStart = 112,    // cvfs -> cvfsd: {} -> {"pass": n} (root only)
+  kReplaceDrive = 113,  // cvfs -> cvfsd: {index, path} -> {index, path, serial, ...} (root only)
   kFirstData = 1000,
   // Data path (docs/design/datapath.md); payloads in net/wire/data.fbs.
   kWriteStripe = 1000,     // client -> primary: WriteStripeRequest -> WriteStripeReply

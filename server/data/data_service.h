@@ -46,6 +46,9 @@ class DataService {
   Status AddStore(size_t drive_index, CellStore* store) {
     return member_.AddStore(drive_index, store);
   }
+  Status ReplaceStore(size_t drive_index, CellStore* store) {
+    return member_.ReplaceStore(drive_index, store);
+  }
 
   CoordinatorStats coordinator_stats() const { return coordinator_.stats(); }
   StripeCoordinator& coordinator() { return coordinator_; }

@@ -81,6 +81,16 @@ Status MemberService::AddStore(size_t drive_index, CellStore* store) {
   return Status::Ok();
 }
 
+Status MemberService::ReplaceStore(size_t drive_index, CellStore* store) {
+  if (store == nullptr) return Status::InvalidArgument("no store");
+  std::unique_lock lock(stores_mu_);
+  if (drive_index >= stores_.size()) {
+    return Status::NotFound("drive " + std::to_string(drive_index) + " is not served");
+  }
+  stores_[drive_index] = store;  // a drive found failed at start had none
+  return Status::Ok();
+}
+
 Result<CellStore*> MemberService::Store(uint16_t drive_index) const {
   std::shared_lock lock(stores_mu_);
   if (drive_index >= stores_.size() || stores_[drive_index] == nullptr) {

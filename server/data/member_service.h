@@ -60,6 +60,11 @@ class MemberService {
   // `cvfs drive add`). kAlreadyExists when that index already has a store; kInvalidArgument
   // beyond kMaxDrivesPerNode. `store` must outlive the service.
   Status AddStore(size_t drive_index, CellStore* store);
+  // Serves drive `drive_index` from `store` instead of its current store (`cvfs drive
+  // replace`). kNotFound beyond the drives the service knows (a drive found failed at start
+  // has a null store, which this fills). The old store must stay alive for the
+  // operations that may still use it.
+  Status ReplaceStore(size_t drive_index, CellStore* store);
 
   Result<std::string> PrepareCell(const net::RpcContext& context, std::string_view payload);
   Result<std::string> CommitCell(const net::RpcContext& context, std::string_view payload);

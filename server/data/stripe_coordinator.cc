@@ -148,6 +148,24 @@ CoordinatorStats StripeCoordinator::stats() const {
   return stats_;
 }
 
+void StripeCoordinator::SetMissedMemberListener(MissedMemberListener listener) {
+  std::lock_guard lock(mu_);
+  missed_listener_ = std::move(listener);
+}
+
+void StripeCoordinator::NoteMissed(const StripeOp& op, int k) {
+  MissedMemberListener listener;
+  {
+    std::lock_guard lock(mu_);
+    listener = missed_listener_;
+  }
+  LOG_WARN("data.member_missed_write stripe={} cell={} node={}", Describe(op.id), k,
+           op.route.member(k).node.str());
+  if (listener) {
+    listener(op.id.fs_id, op.route.pg->id, static_cast<uint16_t>(k), op.route.member(k).node);
+  }
+}
+
 Result<StripeCoordinator::StripeOp> StripeCoordinator::Begin(uint32_t fs_id, uint64_t inode,
                                                              uint64_t stripe, TimePoint deadline) {
   StripeOp op;
@@ -442,6 +460,12 @@ Result<uint64_t> StripeCoordinator::PrepareAndCommit(StripeOp& op, StripeState& 
   }
   options_.crash_points.Reach(CrashPoint::kAfterCommit, Describe(op.id));
 
+  // A member up in the map that did not commit is stale for this stripe while it still looks
+  // current to readers: have the manager list it for resync.
+  for (int k = 0; k < width; ++k) {
+    if (op.route.up[k] && !committed[k]) NoteMissed(op, k);
+  }
+
   state.version = version;
   state.lengths = lengths;
   state.current = committed;
@@ -553,9 +577,15 @@ StripeCoordinator::StaleRepair StripeCoordinator::RepairStaleCells(StripeOp& op,
   // write, a commit did not reach it, or it is a replacement being rebuilt) up to date.
   StaleRepair result;
   for (int k = 0; k < op.width(); ++k) {
-    if (state.current[k] || !op.Reachable(k)) continue;
+    if (state.current[k]) continue;
+    if (!op.Reachable(k)) {
+      // An up, readable member that cannot be reached to repair: readers must not trust it.
+      if (op.route.up[k] && op.route.readable[k]) NoteMissed(op, k);
+      continue;
+    }
     const uint32_t length = state.lengths[k];
     if (Status st = RepairCell(op, state, k); !st.ok()) {
+      if (op.route.readable[k]) NoteMissed(op, k);
       LOG_WARN("data.stale_cell_repair_failed cell={} error=\"{}\"", DescribeCellKey(op.Key(k)),
                st.ToString());
       result.failed++;

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -100,6 +101,14 @@ class StripeCoordinator {
 
   CoordinatorStats stats() const;
 
+  // Called (on the handler thread, so it must not block) for each member that was up in the
+  // map but did not take a write this node committed, or whose stale cell a repair could not
+  // reach: its cell of that stripe is older than the committed version
+  // (server/missed_member_reporter.h). Set once, before the first map.
+  using MissedMemberListener =
+      std::function<void(uint32_t fs_id, uint32_t pg, uint16_t index, const NodeId& node)>;
+  void SetMissedMemberListener(MissedMemberListener listener);
+
   // Scrub (server/data/scrubber.h, stripe_scrub.cc): the parity check of one stripe this
   // node is the primary of. Under the stripe lock, reads every cell at the committed
   // version, re-encodes the parity from the data cells and compares; a parity cell that
@@ -119,6 +128,7 @@ class StripeCoordinator {
   struct StripeOp;  // one operation on one stripe (stripe_coordinator.cc)
 
  private:
+  void NoteMissed(const StripeOp& op, int k);
   // Resolves the stripe under the current map; kUnavailable unless this node is its primary.
   Result<StripeOp> Begin(uint32_t fs_id, uint64_t inode, uint64_t stripe, TimePoint deadline);
   // The stripe's committed state: cached, or discovered (and recovered) from the members.
@@ -161,6 +171,7 @@ class StripeCoordinator {
   mutable std::mutex mu_;
   std::shared_ptr<const ClusterMap> map_;  // guarded by mu_
   CoordinatorStats stats_;                 // guarded by mu_
+  MissedMemberListener missed_listener_;   // guarded by mu_
 };
 
 }  // namespace cvfs::server

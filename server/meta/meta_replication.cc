@@ -83,6 +83,11 @@ Status MetaService::AwaitReplicated(const Pg& pg, uint64_t ticket) {
   return Status::Ok();
 }
 
+void MetaService::SetMissedReplicaListener(MissedReplicaListener listener) {
+  std::lock_guard<std::mutex> lock(map_mu_);
+  missed_listener_ = std::move(listener);
+}
+
 Status MetaService::Ship(const std::vector<ReplicationQueue::Entry>& group) {
   const Pg& pg = group.front().pg;
   wire::ApplyRequest request;
@@ -125,6 +130,19 @@ Status MetaService::Ship(const std::vector<ReplicationQueue::Entry>& group) {
       LOG_WARN("meta.replica_failed fs={} pg={} sequences={}..{} replica={} error=\"{}\"",
                pg.fs->id, pg.id, group.front().sequence, group.back().sequence,
                pg.route.member(pg.route.replicas[i]).node.str(), st.ToString());
+      // It misses these batches (and, as it expects them first, refuses every later one with
+      // kConflict) while a failover may still trust it: have it resynced.
+      {
+        MissedReplicaListener listener;
+        {
+          std::lock_guard<std::mutex> lock(map_mu_);
+          listener = missed_listener_;
+        }
+        const int member = pg.route.replicas[i];
+        if (listener) {
+          listener(pg.fs->id, pg.id, static_cast<uint16_t>(member), pg.route.member(member).node);
+        }
+      }
     }
   }
   return local;

@@ -23,6 +23,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -80,6 +81,13 @@ class MetaService {
   void Register();
   void SetMap(const ClusterMap& map);
   MetaServiceStats stats() const;
+  // Called for each metadata replica, up in the map, that a shipped group did not reach
+  // (no connection, or no answer in time): it misses those batches, so the manager must list
+  // its slot for resync (server/missed_member_reporter.h). Set once, before the first map;
+  // must not block.
+  using MissedReplicaListener =
+      std::function<void(uint32_t fs_id, uint32_t pg, uint16_t index, const NodeId& node)>;
+  void SetMissedReplicaListener(MissedReplicaListener listener);
   // cvfs fsck (meta_fsck.h): checks every PG of filesystem `fs_id` from its metadata primary
   // and, with `repair`, fixes the findings that two passes 2 s apart agree on.
   Result<FsckReport> RunFsck(uint32_t fs_id, bool repair);
@@ -209,6 +217,7 @@ class MetaService {
 
   mutable std::mutex map_mu_;
   std::shared_ptr<const ClusterMap> map_;  // guarded by map_mu_
+  MissedReplicaListener missed_listener_;  // guarded by map_mu_
 
   std::mutex pgs_mu_;
   // (fs, pg, epoch) this node checked as primary; pgs_mu_.

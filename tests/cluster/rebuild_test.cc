@@ -18,126 +18,12 @@
 #include <thread>
 
 #include "tests/cluster/datapath_support.h"
+#include "tests/cluster/workload_support.h"
 
 using namespace cvfs;
 using namespace cvfs::testing;
 
 namespace {
-
-using Clock_ = std::chrono::steady_clock;
-
-struct FileRecord {
-  std::string name;
-  std::vector<std::byte> bytes;
-};
-
-// One client's workload: creates files, writes them, reads each back and compares.
-class Workload {
- public:
-  Workload(FileSystem& fs, std::string prefix, uint64_t seed)
-      : fs_(fs), prefix_(std::move(prefix)), random_(seed) {}
-
-  // One file: create, write `size` random bytes, fsync, release, reopen, read, compare.
-  Status WriteAndVerify(size_t size) {
-    const std::string name = prefix_ + "-" + std::to_string(files_.size());
-    auto bytes = RandomBytes(random_, size);
-    bool created = false;
-    CVFS_ASSIGN_OR_RETURN(FileAttr attr,
-                          fs_.Create(nullptr, kRootInode, name, 0644, true, &created));
-    CVFS_ASSIGN_OR_RETURN(uint64_t handle, fs_.OpenCreated(nullptr, attr, O_RDWR));
-    Status st = fs_.Write(handle, 0, bytes);
-    if (st.ok()) st = fs_.Fsync(handle);
-    Status released = fs_.Release(handle);
-    CVFS_RETURN_IF_ERROR(st.WithContext("write " + name));
-    CVFS_RETURN_IF_ERROR(released.WithContext("release " + name));
-    files_.push_back({name, bytes});
-    return Verify(files_.back());
-  }
-
-  Status Verify(const FileRecord& file) {
-    CVFS_ASSIGN_OR_RETURN(FileAttr attr, fs_.Lookup(nullptr, kRootInode, file.name));
-    if (attr.size != file.bytes.size()) {
-      return Status::Corruption(file.name + ": size " + std::to_string(attr.size) + ", wrote " +
-                                std::to_string(file.bytes.size()));
-    }
-    CVFS_ASSIGN_OR_RETURN(uint64_t handle, fs_.Open(nullptr, attr.inode, O_RDONLY, nullptr));
-    std::vector<std::byte> got(file.bytes.size());
-    auto read = fs_.Read(handle, 0, got);
-    (void)fs_.Release(handle);
-    CVFS_RETURN_IF_ERROR(read.status().WithContext("read " + file.name));
-    if (*read != got.size() || FirstDifference(got, file.bytes) != -1) {
-      return Status::Corruption(file.name + ": content differs at byte " +
-                                std::to_string(FirstDifference(got, file.bytes)));
-    }
-    return Status::Ok();
-  }
-
-  Status VerifyAll() {
-    for (const auto& f : files_) CVFS_RETURN_IF_ERROR(Verify(f));
-    return Status::Ok();
-  }
-  size_t files() const { return files_.size(); }
-  uint64_t bytes() const {
-    uint64_t total = 0;
-    for (const auto& f : files_) total += f.bytes.size();
-    return total;
-  }
-
- private:
-  FileSystem& fs_;
-  const std::string prefix_;
-  Random random_;
-  std::vector<FileRecord> files_;
-};
-
-// Runs workloads on their own threads until stopped; collects the first error of each.
-class BackgroundWorkload {
- public:
-  // `pause`: between two files of one client (a lighter load).
-  BackgroundWorkload(std::vector<Workload*> workloads, size_t file_bytes,
-                     std::chrono::milliseconds pause = std::chrono::milliseconds(0)) {
-    for (Workload* w : workloads) {
-      threads_.emplace_back([this, w, file_bytes, pause] {
-        while (!stop_) {
-          if (pause.count() > 0) std::this_thread::sleep_for(pause);
-          Status st = w->WriteAndVerify(file_bytes);
-          if (!st.ok()) {
-            std::lock_guard lock(mu_);
-            errors_.push_back(st.ToString());
-            return;
-          }
-          ops_++;
-        }
-      });
-    }
-  }
-  ~BackgroundWorkload() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    for (auto& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-  }
-  std::vector<std::string> errors() {
-    std::lock_guard lock(mu_);
-    return errors_;
-  }
-  uint64_t ops() const { return ops_; }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> ops_{0};
-  std::mutex mu_;
-  std::vector<std::string> errors_;
-  std::vector<std::thread> threads_;
-};
-
-std::string FsState(const nlohmann::json& status) {
-  for (const auto& fs : status.value("filesystems", nlohmann::json::array())) {
-    if (fs.value("name", "") == "scratch") return fs.value("state", "");
-  }
-  return "";
-}
 
 struct PgDone {
   int missing = 0;
@@ -461,7 +347,8 @@ TEST_CASE("cvfs node drain moves a node's data off it online", "[fault][rebuild]
   CHECK(cluster.RunCli("node drain nosuchnode", &out) == 4);
   {
     BackgroundWorkload workload({&files}, 256 * 1024, std::chrono::milliseconds(200));
-    const int rc = cluster.RunCli("node drain " + cluster.node_id(0) + " --wait --timeout 240", &out);
+    const int rc =
+        cluster.RunCli("node drain " + cluster.node_id(0) + " --wait --timeout 240", &out);
     workload.Stop();
     INFO(out << cluster.DumpLogs(10));
     REQUIRE(rc == 0);
@@ -486,4 +373,78 @@ TEST_CASE("cvfs node drain moves a node's data off it online", "[fault][rebuild]
   Status all = files.VerifyAll();
   INFO(all.ToString());
   CHECK(all.ok());
+}
+
+// A member that stays up in the map but misses writes (it hangs for a while: its primaries'
+// calls to it time out and they hold it unresponsive, then write around it) must be resynced
+// before anyone reads it: the primaries report it (rebuild/stale), the manager lists its
+// slots resync. Without that the member looks current with stale cells and a later double
+// failure leaves those stripes unreadable (the fault suite's seed 20).
+TEST_CASE("a member up in the map that misses writes is resynced before it is read",
+          "[fault][rebuild]") {
+  ClusterOptions options;
+  options.nodes = 6;
+  options.lease_ttl_s = 12;  // the hung node stays up in the map
+  options.extra_config = {"[rebuild]", "node_grace_s = 600", "bandwidth_mib = 0"};
+  auto started = StartWithFilesystem(options, "scratch", "4+2", "32K --pgs 16");
+  INFO((started.ok() ? std::string() : started.status().ToString()));
+  REQUIRE(started.ok());
+  auto& cluster = *started->cluster;
+  auto mount = MountFileSystem(cluster, "scratch", "client");
+  REQUIRE(mount.ok());
+  Workload before(**mount, "before", 5);
+  for (int i = 0; i < 4; ++i) REQUIRE(before.WriteAndVerify(256 * 1024).ok());
+  auto node_since = [&](const nlohmann::json& s) -> int64_t {
+    for (const auto& n : s.value("nodes", nlohmann::json::array())) {
+      if (n.value("id", "") == cluster.node_id(3)) return n.value("since_ms", int64_t{-1});
+    }
+    return -1;
+  };
+  auto s0 = cluster.StatusJson();
+  REQUIRE(s0.ok());
+  const int64_t since = node_since(*s0);
+
+  Workload during(**mount, "during", 6);
+  {
+    BackgroundWorkload load({&during}, 256 * 1024);
+    cluster.PauseNode(3);
+    std::this_thread::sleep_for(std::chrono::seconds(7));  // > the 5 s member call timeout
+    cluster.ResumeNode(3);
+    std::this_thread::sleep_for(std::chrono::seconds(4));  // still held unresponsive
+    load.Stop();
+    INFO(cluster.DumpLogs(20));
+    REQUIRE(load.errors().empty());
+  }
+  REQUIRE(during.files() > 0);
+  auto s1 = cluster.StatusJson();
+  REQUIRE(s1.ok());
+  // The test only shows the fault if the node never left the map (else its return resyncs).
+  REQUIRE(TestCluster::NodeState(*s1, cluster.node_id(3)) == "up");
+  REQUIRE(node_since(*s1) == since);
+
+  int missed_lines = 0;
+  for (int i = 0; i < cluster.size(); ++i) {
+    std::ifstream in(cluster.log_path(i));
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("rebuild.member_missed_write") != std::string::npos &&
+          line.find("node=" + cluster.node_id(3)) != std::string::npos) {
+        ++missed_lines;
+      }
+    }
+  }
+  auto full = cluster.WaitForStatus([&](const nlohmann::json& s) { return FsState(s) == "full"; },
+                                    std::chrono::seconds(120));
+  INFO(cluster.DumpLogs(20));
+  REQUIRE(full.ok());
+  WARN("member hung 7 s and up in the map: " << during.files() << " files written meanwhile, "
+                                             << missed_lines
+                                             << " slots reported stale and resynced");
+  CHECK(missed_lines > 0);
+  // Two others leave: every stripe now needs the once-hung member's cells.
+  cluster.StopNode(0);
+  cluster.StopNode(1);
+  REQUIRE(before.VerifyAll().ok());
+  Status verified = during.VerifyAll();
+  INFO(verified.ToString());
+  REQUIRE(verified.ok());
 }

@@ -137,8 +137,13 @@ TEST_CASE("status JSON: exact shape, union of map and live registrations, health
     CHECK(n2["free_bytes"] == 42 + 500);
     CHECK(n2["since_ms"] == 100);
     REQUIRE(n2["drives"].size() == 2);
-    CHECK(n2["drives"][0] ==
-          nlohmann::json{{"path", "/tmp/n2/d0"}, {"capacity_bytes", 1000}, {"free_bytes", 42}});
+    CHECK(n2["drives"][0] == nlohmann::json{{"path", "/tmp/n2/d0"},
+                                            {"capacity_bytes", 1000},
+                                            {"free_bytes", 42},
+                                            {"state", "ok"},
+                                            {"index", 0},
+                                            {"slots", 0},
+                                            {"removing", false}});
     CHECK(j["nodes"][2]["state"] == "down");
     CHECK(j["nodes"][3]["id"] == "n4");
     CHECK(j["nodes"][3]["state"] == "up");

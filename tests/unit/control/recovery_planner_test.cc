@@ -150,6 +150,66 @@ TEST_CASE("recovery: returning and restarted nodes resync; completion records cl
   CHECK_FALSE(RebuildDoneFromJson(nlohmann::json{{"fs_id", "x"}}).ok());
 }
 
+TEST_CASE("recovery: a member a write left behind resyncs; a slot already recovering is redone") {
+  const ClusterMap before = MapOf(6);
+  ClusterMap map = before;
+  const FilesystemInfo& fs0 = map.filesystems.at("scratch");
+  const PgMember member = fs0.groups[3].members[2];
+  StaleSlotRecord report;
+  report.fs_id = 1;
+  report.pg = 3;
+  report.index = 2;
+  report.node = member.node;
+  report.by = fs0.groups[3].members[0].node;
+  report.at_ms = 4000;
+  // Through its JSON form, as the manager reads it from etcd.
+  auto parsed = StaleSlotFromJson(StaleSlotToJson(report));
+  REQUIRE(parsed.ok());
+  CHECK(parsed->node == report.node);
+  CHECK(parsed->index == 2);
+  CHECK_FALSE(StaleSlotFromJson(nlohmann::json{{"fs_id", 1}, {"pg", 3}}).ok());
+  CHECK_FALSE(
+      StaleSlotFromJson(nlohmann::json{{"fs_id", 1}, {"pg", 3}, {"index", 2}, {"node", "a/b"}})
+          .ok());
+
+  std::vector<std::string> lines;
+  REQUIRE(PlanRecovery(&before, &map, {}, RecoveryOptions{kGrace}, 5000, &lines, nullptr,
+                       {*parsed, *parsed}));
+  const FilesystemInfo& fs = map.filesystems.at("scratch");
+  REQUIRE(fs.recovering.size() == 1);
+  CHECK(fs.recovering[0].kind == RecoveryKind::kResync);
+  CHECK(fs.recovering[0].node == member.node);
+  CHECK(fs.recovering[0].since_ms == 5000);
+  CHECK_FALSE(RoutePlacementGroup(map, fs, 3)->readable[2]);
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines.back().find("missed a write") != std::string::npos);
+
+  // Reported again while recovering: a new since_ms, so the record of work that began before
+  // the missed write clears nothing.
+  RebuildDoneRecord done;
+  done.fs_id = 1;
+  done.pg = 3;
+  done.slots = {fs.recovering[0]};
+  ClusterMap again = map;
+  REQUIRE(PlanRecovery(&map, &again, {done}, RecoveryOptions{kGrace}, 7000, nullptr, nullptr,
+                       {*parsed}));
+  REQUIRE(again.filesystems.at("scratch").recovering.size() == 1);
+  CHECK(again.filesystems.at("scratch").recovering[0].since_ms == 7000);
+
+  // Reports of a slot that moved to another node, or of a node that is down, change nothing.
+  ClusterMap moved = before;
+  StaleSlotRecord other = report;
+  other.node = NodeId("n9");
+  CHECK_FALSE(
+      PlanRecovery(&before, &moved, {}, RecoveryOptions{kGrace}, 5000, nullptr, nullptr, {other}));
+  ClusterMap down = before;
+  down.nodes.at(member.node).state = NodeState::kDown;
+  down.nodes.at(member.node).since_ms = 4500;
+  ClusterMap down_before = down;
+  CHECK_FALSE(PlanRecovery(&down_before, &down, {}, RecoveryOptions{kGrace}, 5000, nullptr, nullptr,
+                           {report}));
+}
+
 TEST_CASE("recovery: too few failure domains keep the table and report it") {
   const ClusterMap before = MapOf(6);
   ClusterMap map = before;

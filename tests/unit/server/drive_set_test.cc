@@ -135,11 +135,64 @@ TEST_CASE("added drives survive a restart and follow the configured ones") {
   std::ofstream(state + "/" + kAddedDrivesFile, std::ios::trunc) << "{not json";
   auto corrupt = DriveSet::Open({root + "/d0"}, "c1", "n1", state);
   CHECK(corrupt.status().code() == ErrorCode::kConfigError);
-  // An added drive that vanished is refused like a configured one.
+  // A drive index the node used before (its serial is known) whose directory vanished is
+  // opened failed, not refused: the node still serves its other drives.
   std::ofstream(state + "/" + kAddedDrivesFile, std::ios::trunc)
       << R"({"format":1,"drives":[")" << root << R"(/gone"]})";
   auto gone = DriveSet::Open({root + "/d0"}, "c1", "n1", state);
-  CHECK(gone.status().code() == ErrorCode::kConfigError);
+  REQUIRE(gone.ok());
+  CHECK((*gone)->Snapshot()[1].state == DriveState::kFailed);
+  std::filesystem::remove_all(root);
+}
+
+TEST_CASE("drive probe, failure at start, and replacement") {
+  const std::string root = FreshDir();
+  const std::string state = root + "/state";
+  for (const char* d : {"/d0", "/d1", "/new", "/state"}) {
+    std::filesystem::create_directories(root + d);
+  }
+  std::string serial1;
+  {
+    auto set = DriveSet::Open({root + "/d0", root + "/d1"}, "c1", "n1", state);
+    REQUIRE(set.ok());
+    const auto drives = (*set)->Snapshot();
+    REQUIRE(drives.size() == 2);
+    CHECK(drives[0].serial.size() == 16);
+    CHECK(drives[0].serial != drives[1].serial);
+    serial1 = drives[1].serial;
+    CHECK((*set)->Probe(1000).empty());
+    // The label goes (the drive's mount vanished): the probe fails it, for good.
+    std::filesystem::remove(root + "/d1/.cvfs-drive");
+    CHECK((*set)->Probe(2000) == std::vector<size_t>{1});
+    CHECK((*set)->Snapshot()[1].state == DriveState::kFailed);
+    CHECK((*set)->Snapshot()[1].failed_ms == 2000);
+    CHECK((*set)->Probe(3000).empty());
+    CHECK((*set)->Refresh().ok());
+  }
+  {
+    // At start the bare directory is not labelled as a new drive: it is failed.
+    auto set = DriveSet::Open({root + "/d0", root + "/d1"}, "c1", "n1", state);
+    REQUIRE(set.ok());
+    CHECK((*set)->Snapshot()[1].state == DriveState::kFailed);
+    CHECK_FALSE(std::filesystem::exists(root + "/d1/.cvfs-drive"));
+    CHECK((*set)->Replace(1, "relative").status().code() == ErrorCode::kInvalidArgument);
+    CHECK((*set)->Replace(5, root + "/new").status().code() == ErrorCode::kInvalidArgument);
+    CHECK((*set)->Replace(1, root + "/d0").status().code() == ErrorCode::kAlreadyExists);
+    auto replaced = (*set)->Replace(1, root + "/new");
+    REQUIRE(replaced.ok());
+    CHECK(replaced->drive.serial != serial1);
+    CHECK((*set)->Snapshot()[1].state == DriveState::kOk);
+    CHECK((*set)->Snapshot()[1].path == root + "/new");
+    // A labelled directory is not a fresh drive.
+    CHECK((*set)->Replace(0, root + "/new").status().code() != ErrorCode::kOk);
+  }
+  {
+    // The replacement is kept across restarts, with its serial.
+    auto set = DriveSet::Open({root + "/d0", root + "/d1"}, "c1", "n1", state);
+    REQUIRE(set.ok());
+    CHECK((*set)->Snapshot()[1].path == root + "/new");
+    CHECK((*set)->Snapshot()[1].state == DriveState::kOk);
+  }
   std::filesystem::remove_all(root);
 }
 
