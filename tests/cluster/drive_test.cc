@@ -47,6 +47,26 @@ ClusterOptions DriveClusterOptions(int nodes) {
   return options;
 }
 
+// A cluster of `nodes` with filesystem "scratch" (4+2, 16 PGs) and one mounted client, with
+// `files` files written and verified through `before` (seed `seed`).
+struct DriveCluster {
+  std::unique_ptr<TestCluster> cluster;
+  std::unique_ptr<ObjectClient> objects;
+  std::unique_ptr<FileSystem> mount;
+};
+DriveCluster StartDriveCluster(int nodes) {
+  auto started = StartWithFilesystem(DriveClusterOptions(nodes), "scratch", "4+2", "32K --pgs 16");
+  INFO((started.ok() ? std::string() : started.status().ToString()));
+  REQUIRE(started.ok());
+  auto mount = MountFileSystem(*started->cluster, "scratch", "client");
+  REQUIRE(mount.ok());
+  return DriveCluster{std::move(started->cluster), std::move(started->client),
+                      std::move(mount).value()};
+}
+void WriteFiles(Workload& workload, int files) {
+  for (int i = 0; i < files; ++i) REQUIRE(workload.WriteAndVerify(kFileBytes).ok());
+}
+
 // Takes node `i`'s drive away (a lazy unmount of its tmpfs).
 void FailDrive(TestCluster& cluster, int i) {
   std::string out;
@@ -68,7 +88,7 @@ TEST_CASE("a failed drive degrades its PGs and is rebuilt elsewhere after its gr
   REQUIRE(mount_a.ok());
   REQUIRE(mount_b.ok());
   Workload before(**mount_a, "before", 11);
-  for (int i = 0; i < 12; ++i) REQUIRE(before.WriteAndVerify(kFileBytes).ok());
+  WriteFiles(before, 12);
   const std::string victim = cluster.node_id(2);
 
   Workload a(**mount_a, "a", 12), b(**mount_b, "b", 13);
@@ -132,14 +152,11 @@ TEST_CASE("a failed drive degrades its PGs and is rebuilt elsewhere after its gr
 
 TEST_CASE("replacing a failed drive with no spare failure domain rebuilds it in place",
           "[fault][drive]") {
-  auto started = StartWithFilesystem(DriveClusterOptions(6), "scratch", "4+2", "32K --pgs 16");
-  INFO((started.ok() ? std::string() : started.status().ToString()));
-  REQUIRE(started.ok());
-  auto& cluster = *started->cluster;
-  auto mount = MountFileSystem(cluster, "scratch", "client");
-  REQUIRE(mount.ok());
+  DriveCluster started = StartDriveCluster(6);
+  auto& cluster = *started.cluster;
+  auto* mount = &started.mount;
   Workload before(**mount, "before", 21);
-  for (int i = 0; i < 16; ++i) REQUIRE(before.WriteAndVerify(kFileBytes).ok());
+  WriteFiles(before, 16);
   const std::string victim = cluster.node_id(4);
   FailDrive(cluster, 4);
   auto degraded = cluster.WaitForStatus(
@@ -153,7 +170,7 @@ TEST_CASE("replacing a failed drive with no spare failure domain rebuilds it in 
   // Six nodes, 4+2: there is nowhere else to go; writes go on degraded past the grace.
   std::this_thread::sleep_for(std::chrono::seconds(4));
   Workload during(**mount, "during", 22);
-  for (int i = 0; i < 4; ++i) REQUIRE(during.WriteAndVerify(kFileBytes).ok());
+  WriteFiles(during, 4);
   auto s = cluster.StatusJson();
   REQUIRE(s.ok());
   CHECK(FsState(*s) == "degraded");
@@ -187,14 +204,11 @@ TEST_CASE("replacing a failed drive with no spare failure domain rebuilds it in 
 }
 
 TEST_CASE("cvfs drive remove --wait empties a drive online", "[fault][drive]") {
-  auto started = StartWithFilesystem(DriveClusterOptions(7), "scratch", "4+2", "32K --pgs 16");
-  INFO((started.ok() ? std::string() : started.status().ToString()));
-  REQUIRE(started.ok());
-  auto& cluster = *started->cluster;
-  auto mount = MountFileSystem(cluster, "scratch", "client");
-  REQUIRE(mount.ok());
+  DriveCluster started = StartDriveCluster(7);
+  auto& cluster = *started.cluster;
+  auto* mount = &started.mount;
   Workload before(**mount, "before", 31);
-  for (int i = 0; i < 12; ++i) REQUIRE(before.WriteAndVerify(kFileBytes).ok());
+  WriteFiles(before, 12);
   const std::string node = cluster.node_id(1);
   std::string out;
   CHECK(cluster.RunCli("drive remove " + node + " 9", &out) == 4);  // no such drive
@@ -232,14 +246,11 @@ TEST_CASE("cvfs drive remove --wait empties a drive online", "[fault][drive]") {
 // drive, and a replacement at the same path rebuilds it in place.
 TEST_CASE("a drive missing at start is failed, not relabelled; replaced at the same path",
           "[fault][drive]") {
-  auto started = StartWithFilesystem(DriveClusterOptions(6), "scratch", "4+2", "32K --pgs 16");
-  INFO((started.ok() ? std::string() : started.status().ToString()));
-  REQUIRE(started.ok());
-  auto& cluster = *started->cluster;
-  auto mount = MountFileSystem(cluster, "scratch", "client");
-  REQUIRE(mount.ok());
+  DriveCluster started = StartDriveCluster(6);
+  auto& cluster = *started.cluster;
+  auto* mount = &started.mount;
   Workload before(**mount, "before", 41);
-  for (int i = 0; i < 12; ++i) REQUIRE(before.WriteAndVerify(kFileBytes).ok());
+  WriteFiles(before, 12);
   const std::string victim = cluster.node_id(3);
   cluster.StopNode(3);
   FailDrive(cluster, 3);  // the mount is gone: a bare, unlabelled directory remains
@@ -256,7 +267,7 @@ TEST_CASE("a drive missing at start is failed, not relabelled; replaced at the s
   CHECK_FALSE(std::filesystem::exists(cluster.drive_path(3) + "/.cvfs-drive"));
   CHECK(CountInFile(cluster.log_path(3), "drive.failed") > 0);
   Workload during(**mount, "during", 42);
-  for (int i = 0; i < 4; ++i) REQUIRE(during.WriteAndVerify(kFileBytes).ok());
+  WriteFiles(during, 4);
   // The new drive is mounted where the old one was.
   std::string out;
   REQUIRE(RunCommand("mount -t tmpfs -o size=268435456 tmpfs '" + cluster.drive_path(3) + "'",
