@@ -478,6 +478,14 @@ class FaultSuite {
   // With network namespaces when asked and possible (the data path must work through
   // them: a probe file proves it), else without (no partitions).
   Status Start();
+  // " n1=pid n2=pid ...": the backends' processes, for a developer to attach to.
+  std::string Pids() const {
+    std::string out;
+    for (int i = 0; i < cluster_->size(); ++i) {
+      out += " " + cluster_->node_id(i) + "=" + std::to_string(cluster_->pid(i));
+    }
+    return out;
+  }
   // One run; false when it failed. Sets *fatal when the cluster did not heal.
   bool Run(uint64_t seed, bool* fatal);
   void PrintSummary(double total_s) const;
@@ -797,8 +805,8 @@ Status FaultSuite::HealAll(double* seconds) {
     std::string left = status.ok() ? status->value("rebuild", nlohmann::json::object()).dump()
                                    : status.status().ToString();
     return full.status().WithContext(
-        "the cluster did not return to every node up and every filesystem full; rebuild: " +
-        left + "\n" + cluster_->DumpLogs(12));
+        "the cluster did not return to every node up and every filesystem full; rebuild: " + left +
+        "\n" + cluster_->DumpLogs(12));
   }
   if (!notes.empty()) return Status::Internal(notes);
   return Status::Ok();
@@ -1050,6 +1058,13 @@ int main(int argc, char** argv) {
     const bool ok = suite.Run(options.first_seed + static_cast<uint64_t>(i), &fatal);
     if (fatal) {
       std::printf("fault_suite: the cluster did not heal; stopping\n");
+      // CVFS_FAULT_HOLD_S=N keeps the unhealed cluster for N seconds (attach gdb to a cvfsd).
+      if (const uint64_t hold = EnvU64("CVFS_FAULT_HOLD_S", 0); hold > 0) {
+        std::printf("fault_suite: holding the cluster for %" PRIu64 " s:%s\n", hold,
+                    suite.Pids().c_str());
+        std::fflush(stdout);
+        std::this_thread::sleep_for(std::chrono::seconds(hold));
+      }
       break;
     }
     if (!ok && !options.keep_going) break;
