@@ -78,7 +78,11 @@ void RpcEndpoint::Impl::Dispatch(wire::EnvelopeFields env, const Status& st, uin
     // Providers differ in what they report for a sender missing from the AV (shm returns
     // an unusable handle): only handles we inserted ourselves name a peer.
     std::lock_guard<std::mutex> lock(peers_mu_);
-    if (inserted_.count(source) == 0) source = fabric::kNoAddress;
+    if (inserted_.count(source) == 0) {
+      source = fabric::kNoAddress;
+    } else {
+      last_heard_[source] = Now();
+    }
   }
   // A message from a peer proves it is back (a restarted daemon saying Hello).
   if (source != fabric::kNoAddress) Revive(source);
