@@ -218,7 +218,12 @@ void RpcEndpoint::Impl::HandleRequest(wire::EnvelopeFields env, uint64_t peer, P
     reply.status_code = static_cast<uint16_t>(result.status().code());
     reply.status_message = std::string(result.status().message().substr(0, kMaxStatusMessage));
   }
-  if (SendEnvelope(peer, reply, Now() + kReplySendBudget).ok()) stats_.replies_sent++;
+  if (Status sent = SendEnvelope(peer, reply, Now() + kReplySendBudget); sent.ok()) {
+    stats_.replies_sent++;
+  } else {
+    LOG_WARN("rpc.reply_failed name={} peer={} method={} request_id={} error={}", options_.name,
+             PeerLabel(peer), env.method, env.request_id, sent.ToString());
+  }
 }
 
 void RpcEndpoint::Impl::HandleHello(wire::EnvelopeFields env, uint64_t source) {
