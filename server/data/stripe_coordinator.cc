@@ -70,14 +70,16 @@ std::vector<Result<std::string>> FanOut(
     results.push_back(group.result(k));
     if (!results.back().ok() && op.local[k] == nullptr) {
       op.discard_staging = true;
-      if (results.back().status().code() == ErrorCode::kDeadlineExceeded && op.peers != nullptr &&
-          op.peer[k] && SilentForWholeTimeout(endpoint, *op.peer[k], sent, timeout, op)) {
-        // Dead or hung: later operations treat it as down until the hold ends.
-        LOG_WARN("data.member_unresponsive stripe={} cell={} node={} method={} timeout_ms={}",
-                 Describe(op.id), k, op.route.member(k).node.str(), net::MethodId(method),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
-        op.peers->MarkUnresponsive(op.address[k], kUnresponsiveMemberHold);
-        op.peer[k].reset();
+      if (results.back().status().code() == ErrorCode::kDeadlineExceeded && op.peer[k]) {
+        if (op.peers != nullptr &&
+            SilentForWholeTimeout(endpoint, *op.peer[k], sent, timeout, op)) {
+          // Dead or hung: later operations treat it as down until the hold ends.
+          LOG_WARN("data.member_unresponsive stripe={} cell={} node={} method={} timeout_ms={}",
+                   Describe(op.id), k, op.route.member(k).node.str(), net::MethodId(method),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+          op.peers->MarkUnresponsive(op.address[k], kUnresponsiveMemberHold);
+        }
+        op.peer[k].reset();  // this operation does not wait on it again either way
       }
     }
   }
