@@ -21,20 +21,29 @@ class PeerCache {
   explicit PeerCache(RpcEndpoint& endpoint) : endpoint_(endpoint) {}
 
   // The connected peer at `address`; connects (bounded by `timeout`) on a miss.
-  // kUnavailable for an empty address; Connect's error otherwise.
+  // kUnavailable for an empty address or while the peer is held unresponsive;
+  // Connect's error otherwise.
   Result<PeerId> Get(const std::string& address, Duration timeout);
   // Drops `address` (after the peer failed in a way a new Hello may fix).
   void Forget(const std::string& address);
   // Records that a call to `address` ran into its deadline (a dead or hung peer: sends to a
   // dead peer can block until the deadline). For `hold`, Get() fails fast with kUnavailable
-  // instead of letting every caller wait again; afterwards the peer is tried anew.
+  // instead of letting every caller wait again; afterwards the peer is tried anew. The hold
+  // ends early once any message from the peer arrives after it began
+  // (RpcEndpoint::LastHeardFrom): a peer that talks is running again, e.g. a node resumed
+  // after a stop, whose resync must not wait out a hold taken while it was stopped.
   void MarkUnresponsive(const std::string& address, Duration hold);
 
  private:
+  struct Hold {
+    TimePoint since;
+    TimePoint until;
+  };
+
   RpcEndpoint& endpoint_;
   std::mutex mu_;
-  std::unordered_map<std::string, PeerId> peers_;                  // guarded by mu_
-  std::unordered_map<std::string, TimePoint> unresponsive_until_;  // guarded by mu_
+  std::unordered_map<std::string, PeerId> peers_;       // guarded by mu_
+  std::unordered_map<std::string, Hold> unresponsive_;  // guarded by mu_
 };
 
 }  // namespace cvfs::net

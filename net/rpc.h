@@ -242,6 +242,12 @@ class RpcEndpoint {
 
   RpcStats stats() const;
 
+  // When a message (request, reply or Hello) from `peer` last arrived here, or the epoch
+  // (TimePoint{}) if none ever did. A peer heard from after a call to it was sent is
+  // running: a timeout of that call says nothing about it being dead or hung (it may have
+  // been this process that stood still, or the call's own deadline that was short).
+  TimePoint LastHeardFrom(PeerId peer) const;
+
   // Fuzz tests only: sends `bytes` verbatim as one message (no envelope).
   Status SendRawForTesting(PeerId peer, std::string_view bytes);
   // Fuzz targets only: runs `bytes` through the receive path (verification, dispatch) as if

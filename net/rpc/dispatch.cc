@@ -78,7 +78,11 @@ void RpcEndpoint::Impl::Dispatch(wire::EnvelopeFields env, const Status& st, uin
     // Providers differ in what they report for a sender missing from the AV (shm returns
     // an unusable handle): only handles we inserted ourselves name a peer.
     std::lock_guard<std::mutex> lock(peers_mu_);
-    if (inserted_.count(source) == 0) source = fabric::kNoAddress;
+    if (inserted_.count(source) == 0) {
+      source = fabric::kNoAddress;
+    } else {
+      last_heard_[source] = Now();
+    }
   }
   // A message from a peer proves it is back (a restarted daemon saying Hello).
   if (source != fabric::kNoAddress) Revive(source);
@@ -214,7 +218,12 @@ void RpcEndpoint::Impl::HandleRequest(wire::EnvelopeFields env, uint64_t peer, P
     reply.status_code = static_cast<uint16_t>(result.status().code());
     reply.status_message = std::string(result.status().message().substr(0, kMaxStatusMessage));
   }
-  if (SendEnvelope(peer, reply, Now() + kReplySendBudget).ok()) stats_.replies_sent++;
+  if (Status sent = SendEnvelope(peer, reply, Now() + kReplySendBudget); sent.ok()) {
+    stats_.replies_sent++;
+  } else {
+    LOG_WARN("rpc.reply_failed name={} peer={} method={} request_id={} error={}", options_.name,
+             PeerLabel(peer), env.method, env.request_id, sent.ToString());
+  }
 }
 
 void RpcEndpoint::Impl::HandleHello(wire::EnvelopeFields env, uint64_t source) {

@@ -78,6 +78,12 @@ RpcStats RpcEndpoint::stats() const {
   return out;
 }
 
+TimePoint RpcEndpoint::LastHeardFrom(PeerId peer) const {
+  std::lock_guard<std::mutex> lock(impl_->peers_mu_);
+  auto it = impl_->last_heard_.find(peer);
+  return it == impl_->last_heard_.end() ? TimePoint{} : it->second;
+}
+
 Status RpcEndpoint::SendRawForTesting(PeerId peer, std::string_view bytes) {
   return impl_->SendBytes(peer, bytes, 0, Now() + impl_->options_.default_deadline);
 }
@@ -87,8 +93,7 @@ void RpcEndpoint::DeliverForTesting(std::string_view bytes) {
 }
 
 Status RpcEndpoint::Impl::Init(RpcOptions options) {
-  if (options.handler_threads < 1 || options.coordinator_threads < 0 ||
-      options.step_threads < 0 ||
+  if (options.handler_threads < 1 || options.coordinator_threads < 0 || options.step_threads < 0 ||
       options.max_message_bytes == 0 || options.max_message_bytes > (64u << 20) ||
       options.max_queued_requests == 0) {
     return Status::InvalidArgument("rpc options out of range");
@@ -124,8 +129,7 @@ Status RpcEndpoint::Impl::Init(RpcOptions options) {
                                                       options_.max_queued_requests);
   }
   if (options_.step_threads > 0) {
-    steps_ =
-        std::make_unique<rpc::WorkerPool>(options_.step_threads, options_.max_queued_requests);
+    steps_ = std::make_unique<rpc::WorkerPool>(options_.step_threads, options_.max_queued_requests);
   }
   progress_ = std::thread([this] { ProgressLoop(); });
   LOG_INFO("rpc.endpoint_open name={} provider={} address={}", options_.name, options_.provider,

@@ -218,6 +218,8 @@ class RpcEndpoint::Impl {
   std::unordered_map<std::string, uint64_t> raw_to_addr_;  // guarded by peers_mu_
   std::unordered_map<uint64_t, PeerSession> sessions_;     // guarded by peers_mu_
   std::unordered_set<uint64_t> inserted_;  // guarded by peers_mu_: handles we inserted
+  // guarded by peers_mu_: when a message from each inserted handle last arrived (Dispatch).
+  std::unordered_map<uint64_t, TimePoint> last_heard_;
 
   // Per-peer send accounting (dead peers). Lock order: peers_mu_ before tx_mu_.
   struct PeerTx {

@@ -25,6 +25,17 @@ std::string Describe(const StripeId& id) {
          std::to_string(id.stripe);
 }
 
+// Whether a member whose call ran into its deadline may be held unresponsive: only when the
+// call had the whole per-member budget (a call cut short by its operation's deadline, e.g.
+// after a wait for the stripe lock on a loaded node, says nothing about the member) and
+// nothing at all arrived from the member since the call was sent (a member that replied,
+// even with kDeadlineExceeded of its own, or that sent anything else, is running; and a
+// call that expired while this process itself was stopped is not the member's fault).
+bool SilentForWholeTimeout(net::RpcEndpoint& endpoint, net::PeerId peer, TimePoint sent,
+                           Duration timeout, const StripeCoordinator::StripeOp& op) {
+  return timeout >= op.member_timeout && endpoint.LastHeardFrom(peer) < sent;
+}
+
 }  // namespace
 
 std::vector<Result<std::string>> FanOut(
@@ -35,6 +46,7 @@ std::vector<Result<std::string>> FanOut(
   const int width = op.width();
   net::CallGroup group(endpoint, width);
   const Duration timeout = op.CallTimeout();
+  const TimePoint sent = Clock::System().Now();
   for (int k = 0; k < width; ++k) {
     if (!cells[k] || op.local[k] != nullptr) continue;
     if (!op.peer[k]) {
@@ -58,10 +70,16 @@ std::vector<Result<std::string>> FanOut(
     results.push_back(group.result(k));
     if (!results.back().ok() && op.local[k] == nullptr) {
       op.discard_staging = true;
-      if (results.back().status().code() == ErrorCode::kDeadlineExceeded && op.peers != nullptr) {
-        // Dead or hung: later operations treat it as down until the hold ends.
-        op.peers->MarkUnresponsive(op.address[k], kUnresponsiveMemberHold);
-        op.peer[k].reset();
+      if (results.back().status().code() == ErrorCode::kDeadlineExceeded && op.peer[k]) {
+        if (op.peers != nullptr &&
+            SilentForWholeTimeout(endpoint, *op.peer[k], sent, timeout, op)) {
+          // Dead or hung: later operations treat it as down until the hold ends.
+          LOG_WARN("data.member_unresponsive stripe={} cell={} node={} method={} timeout_ms={}",
+                   Describe(op.id), k, op.route.member(k).node.str(), net::MethodId(method),
+                   std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+          op.peers->MarkUnresponsive(op.address[k], kUnresponsiveMemberHold);
+        }
+        op.peer[k].reset();  // this operation does not wait on it again either way
       }
     }
   }

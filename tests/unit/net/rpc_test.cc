@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "net/peer_cache.h"
 #include "net/rpc.h"
 #include "tests/unit/net/make_endpoint.h"
 #include "tests/unit/net/net_test_support.h"
@@ -226,4 +227,36 @@ TEST_CASE("1000 concurrent CallAsync requests are all answered correctly", "[net
   REQUIRE(cv.wait_for(lock, 60s, [&] { return done == kCalls; }));
   for (const auto& e : errors) UNSCOPED_INFO(e);
   CHECK(correct == kCalls);
+}
+
+TEST_CASE("a peer held unresponsive is tried again once it is heard from", "[net][rpc]") {
+  // PeerCache::MarkUnresponsive after a call ran into its deadline; the hold ends early when
+  // any message from the peer arrives after it began (a node resumed after SIGSTOP).
+  const std::string provider = GENERATE(from_range(kProviders));
+  INFO("provider " << provider);
+  auto server = MakeEndpoint(provider, "server");
+  RegisterTestHandlers(*server);
+  auto client = MakeEndpoint(provider, "client");
+  PeerCache peers(*client);
+  auto peer = peers.Get(server->address(), 5s);
+  REQUIRE(peer.ok());
+  REQUIRE(client->Call(*peer, kEcho, "before", 5s).ok());
+  const TimePoint heard_before = client->LastHeardFrom(*peer);
+  CHECK(heard_before > TimePoint{});
+
+  peers.MarkUnresponsive(server->address(), std::chrono::seconds(60));
+  auto held = peers.Get(server->address(), 5s);
+  CHECK(held.status().code() == ErrorCode::kUnavailable);
+  // A reply heard before the hold began does not end it.
+  CHECK(peers.Get(server->address(), 5s).status().code() == ErrorCode::kUnavailable);
+
+  // Anything from the peer after the hold began (here the reply to a call made with the
+  // handle directly, as another component sharing the endpoint would) ends it.
+  REQUIRE(client->Call(*peer, kEcho, "after", 5s).ok());
+  CHECK(client->LastHeardFrom(*peer) > heard_before);
+  auto again = peers.Get(server->address(), 5s);
+  REQUIRE(again.ok());
+  CHECK(*again == *peer);
+  // And it stays ended.
+  CHECK(peers.Get(server->address(), 5s).ok());
 }
