@@ -16,14 +16,13 @@ RegisteredBufferPool::Lease& RegisteredBufferPool::Lease::operator=(Lease&& othe
   return *this;
 }
 
-void RegisteredBufferPool::Lease::Discard() {
-  if (buffer_ != nullptr && pool_ != nullptr) pool_->Quarantine(std::move(buffer_));
+void RegisteredBufferPool::Lease::Release() {
+  if (buffer_ != nullptr && pool_ != nullptr) pool_->Return(std::move(buffer_));
   buffer_.reset();
   pool_ = nullptr;
 }
 
-void RegisteredBufferPool::Lease::Release() {
-  if (buffer_ != nullptr && pool_ != nullptr) pool_->Return(std::move(buffer_));
+void RegisteredBufferPool::Lease::Discard() {
   buffer_.reset();
   pool_ = nullptr;
 }
@@ -86,28 +85,6 @@ void RegisteredBufferPool::Return(std::unique_ptr<Buffer> buffer) {
   if (free_[size_class].size() < max_free_per_class_) {
     free_[size_class].push_back(std::move(buffer));
   }
-}
-
-void RegisteredBufferPool::Quarantine(std::unique_ptr<Buffer> buffer) {
-  const auto now = std::chrono::steady_clock::now();
-  std::vector<std::unique_ptr<Buffer>> expired;  // freed outside the lock
-  {
-    std::lock_guard lock(mu_);
-    quarantined_bytes_ += buffer->size;
-    quarantine_.emplace_back(now, std::move(buffer));
-    while (!quarantine_.empty() &&
-           (now - quarantine_.front().first > std::chrono::seconds(kQuarantineSeconds) ||
-            quarantined_bytes_ > kQuarantineBytes)) {
-      quarantined_bytes_ -= quarantine_.front().second->size;
-      expired.push_back(std::move(quarantine_.front().second));
-      quarantine_.pop_front();
-    }
-  }
-}
-
-std::pair<size_t, size_t> RegisteredBufferPool::quarantined() const {
-  std::lock_guard lock(mu_);
-  return {quarantine_.size(), quarantined_bytes_};
 }
 
 uint64_t RegisteredBufferPool::registrations() const {

@@ -5,23 +5,16 @@
 // Buffers come in power-of-two size classes from kMinBufferBytes; Acquire(n) hands out a
 // buffer of at least n bytes from the class free list, registering a new one when the list is
 // empty. At most `max_free_per_class` buffers per class are kept when released; the rest are
-// freed. A lease returns its buffer on destruction unless Discard()ed: a buffer a timed-out
-// call used may still be written by the fabric (a late RMA from the peer, or the response to
-// our own RMA read that our provider still delivers), so it is never reused and is not freed
-// at once either (freeing it let such a late write corrupt the heap): it is quarantined,
-// still allocated and registered, for kQuarantineSeconds and while quarantined buffers stay
-// under kQuarantineBytes, then freed.
+// freed. A lease returns its buffer on destruction unless Discard()ed (a buffer a peer may
+// still write to after a timed-out call must not be reused).
 // Thread-safety: Acquire and lease destruction are thread-safe. The pool must outlive its
 // leases.
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
-#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -33,8 +26,6 @@ class RegisteredBufferPool {
  public:
   static constexpr size_t kMinBufferBytes = 64 * 1024;
   static constexpr size_t kMaxBufferBytes = size_t{1} << 30;
-  static constexpr int kQuarantineSeconds = 300;
-  static constexpr size_t kQuarantineBytes = size_t{512} << 20;
 
   struct Buffer {
     std::unique_ptr<uint8_t, void (*)(void*)> memory{nullptr, nullptr};
@@ -55,7 +46,7 @@ class RegisteredBufferPool {
     MemoryRegion& region() const { return *buffer_->region; }
     RemoteRegion remote() const { return buffer_->region->remote(); }
     explicit operator bool() const { return buffer_ != nullptr; }
-    // Quarantines the buffer instead of returning it to the pool (see above).
+    // Frees the buffer instead of returning it to the pool.
     void Discard();
 
    private:
@@ -78,23 +69,17 @@ class RegisteredBufferPool {
   Status Reserve(size_t bytes, size_t count);
 
   uint64_t registrations() const;
-  // Buffers in quarantine now, and their bytes.
-  std::pair<size_t, size_t> quarantined() const;
 
  private:
   static int SizeClass(size_t bytes);
   Result<std::unique_ptr<Buffer>> NewBuffer(int size_class);
   void Return(std::unique_ptr<Buffer> buffer);
-  void Quarantine(std::unique_ptr<Buffer> buffer);
 
   RpcEndpoint& endpoint_;
   const size_t max_free_per_class_;
   mutable std::mutex mu_;
   std::vector<std::vector<std::unique_ptr<Buffer>>> free_;  // guarded by mu_, by size class
   uint64_t registrations_ = 0;                              // guarded by mu_
-  // Discarded buffers, oldest first, with when they were discarded (mu_).
-  std::deque<std::pair<std::chrono::steady_clock::time_point, std::unique_ptr<Buffer>>> quarantine_;
-  size_t quarantined_bytes_ = 0;  // mu_
 };
 
 }  // namespace cvfs::net
