@@ -23,6 +23,7 @@ void RegisteredBufferPool::Lease::Release() {
 }
 
 void RegisteredBufferPool::Lease::Discard() {
+  if (buffer_ != nullptr && pool_ != nullptr) pool_->Quarantine(std::move(buffer_));
   buffer_.reset();
   pool_ = nullptr;
 }
@@ -85,6 +86,23 @@ void RegisteredBufferPool::Return(std::unique_ptr<Buffer> buffer) {
   if (free_[size_class].size() < max_free_per_class_) {
     free_[size_class].push_back(std::move(buffer));
   }
+}
+
+void RegisteredBufferPool::Quarantine(std::unique_ptr<Buffer> buffer) {
+  std::vector<std::unique_ptr<Buffer>> released;  // freed outside the lock
+  std::lock_guard lock(mu_);
+  quarantined_bytes_ += buffer->size;
+  quarantine_.push_back(std::move(buffer));
+  while (quarantined_bytes_ > kMaxQuarantineBytes && quarantine_.size() > 1) {
+    quarantined_bytes_ -= quarantine_.front()->size;
+    released.push_back(std::move(quarantine_.front()));
+    quarantine_.pop_front();
+  }
+}
+
+size_t RegisteredBufferPool::quarantined_bytes() const {
+  std::lock_guard lock(mu_);
+  return quarantined_bytes_;
 }
 
 uint64_t RegisteredBufferPool::registrations() const {

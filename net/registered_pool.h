@@ -5,14 +5,19 @@
 // Buffers come in power-of-two size classes from kMinBufferBytes; Acquire(n) hands out a
 // buffer of at least n bytes from the class free list, registering a new one when the list is
 // empty. At most `max_free_per_class` buffers per class are kept when released; the rest are
-// freed. A lease returns its buffer on destruction unless Discard()ed (a buffer a peer may
-// still write to after a timed-out call must not be reused).
+// freed. A lease returns its buffer on destruction unless Discard()ed: a buffer an RMA may
+// still land in after a timed-out call (a posted fi_read the provider completes later, a
+// peer's late write) must be neither reused nor freed, or the late bytes corrupt whatever
+// the allocator put there next. Discarded buffers stay allocated and registered in a
+// quarantine, oldest released first beyond kMaxQuarantineBytes, the rest when the pool is
+// destroyed (after its endpoint is shut down: no transfer can land any more).
 // Thread-safety: Acquire and lease destruction are thread-safe. The pool must outlive its
 // leases.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -26,6 +31,8 @@ class RegisteredBufferPool {
  public:
   static constexpr size_t kMinBufferBytes = 64 * 1024;
   static constexpr size_t kMaxBufferBytes = size_t{1} << 30;
+  // Discarded buffers kept allocated; beyond this, the oldest are freed.
+  static constexpr size_t kMaxQuarantineBytes = size_t{256} << 20;
 
   struct Buffer {
     std::unique_ptr<uint8_t, void (*)(void*)> memory{nullptr, nullptr};
@@ -46,7 +53,8 @@ class RegisteredBufferPool {
     MemoryRegion& region() const { return *buffer_->region; }
     RemoteRegion remote() const { return buffer_->region->remote(); }
     explicit operator bool() const { return buffer_ != nullptr; }
-    // Frees the buffer instead of returning it to the pool.
+    // Moves the buffer to the pool's quarantine instead of its free list: it is never handed
+    // out again, and stays allocated (and registered) while a late transfer may land in it.
     void Discard();
 
    private:
@@ -69,17 +77,22 @@ class RegisteredBufferPool {
   Status Reserve(size_t bytes, size_t count);
 
   uint64_t registrations() const;
+  // Bytes of discarded buffers held in the quarantine.
+  size_t quarantined_bytes() const;
 
  private:
   static int SizeClass(size_t bytes);
   Result<std::unique_ptr<Buffer>> NewBuffer(int size_class);
   void Return(std::unique_ptr<Buffer> buffer);
+  void Quarantine(std::unique_ptr<Buffer> buffer);
 
   RpcEndpoint& endpoint_;
   const size_t max_free_per_class_;
   mutable std::mutex mu_;
   std::vector<std::vector<std::unique_ptr<Buffer>>> free_;  // guarded by mu_, by size class
   uint64_t registrations_ = 0;                              // guarded by mu_
+  std::deque<std::unique_ptr<Buffer>> quarantine_;          // guarded by mu_, oldest first
+  size_t quarantined_bytes_ = 0;                            // guarded by mu_
 };
 
 }  // namespace cvfs::net

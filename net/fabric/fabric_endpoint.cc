@@ -140,8 +140,13 @@ Result<std::shared_ptr<FabricEndpoint>> FabricEndpoint::Open(const FabricOptions
   return ep;
 }
 
-FabricEndpoint::~FabricEndpoint() {
+void FabricEndpoint::CloseEndpoint() {
   if (ep_) fi_close(&ep_->fid);
+  ep_ = nullptr;
+}
+
+FabricEndpoint::~FabricEndpoint() {
+  CloseEndpoint();
   if (cq_) fi_close(&cq_->fid);
   if (av_) fi_close(&av_->fid);
   if (domain_) fi_close(&domain_->fid);

@@ -100,6 +100,11 @@ class FabricEndpoint : public std::enable_shared_from_this<FabricEndpoint> {
   // Registers [data, data+len) for local use and remote read/write.
   Result<std::unique_ptr<FabricMr>> Register(void* data, size_t len);
 
+  // Closes the endpoint itself (fi_close may still place received bytes in posted
+  // buffers), keeping the domain for memory regions that outlive it. Nothing may be posted
+  // or polled afterwards. Idempotent; the destructor does it too.
+  void CloseEndpoint();
+
  private:
   FabricEndpoint() = default;
   friend class FabricMr;

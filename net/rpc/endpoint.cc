@@ -173,6 +173,14 @@ void RpcEndpoint::Impl::Shutdown() {
   });
 }
 
+RpcEndpoint::Impl::~Impl() {
+  // Shutdown left the fabric endpoint open when memory regions still held it, and the pools'
+  // own regions always do: its receives (and unfinished sends) are still posted in the pools,
+  // and closing it can place received bytes in them. Members die in reverse order, pools
+  // before fabric_, so close the endpoint now, before the pools' memory is freed.
+  if (fabric_) fabric_->CloseEndpoint();
+}
+
 void RpcEndpoint::Impl::WakeProgressThread() {
   if (parked_.load(std::memory_order_acquire)) {
     std::lock_guard<std::mutex> lock(park_mu_);

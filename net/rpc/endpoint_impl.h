@@ -95,6 +95,7 @@ class RpcEndpoint::Impl {
   // deadlines; also the longest it stays parked after the last driver left.
   static constexpr auto kParkInterval = std::chrono::milliseconds(1);
 
+  ~Impl();
   Status Init(RpcOptions options);
   void Shutdown();
 
