@@ -154,21 +154,34 @@ Result<DriveInfo> PrepareDrive(const std::string& path, const std::string& clust
   return info;
 }
 
-Result<std::vector<std::string>> LoadAdded(const std::string& state_dir) {
-  const std::string file = state_dir + "/" + kAddedDrivesFile;
+// Field `field` of the JSON object in `<state_dir>/<name>`: null when the file does not exist,
+// kConfigError when it cannot be read, is not JSON or lacks the field.
+Result<nlohmann::json> ReadStateField(const std::string& state_dir, const char* name,
+                                      const char* field) {
+  const std::string file = state_dir + "/" + name;
   struct stat st {};
-  if (::stat(file.c_str(), &st) != 0 && errno == ENOENT) return std::vector<std::string>();
+  if (::stat(file.c_str(), &st) != 0 && errno == ENOENT) return nlohmann::json();
   std::ifstream in(file);
   if (!in) return Status(ErrorCode::kConfigError, "cannot read " + file);
   std::stringstream text;
   text << in.rdbuf();
-  const auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  const auto* drives = json.is_object() && json.contains("drives") ? &json["drives"] : nullptr;
-  if (drives == nullptr || !drives->is_array()) {
+  auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object() || !json.contains(field) || json[field].is_null()) {
+    return Status(ErrorCode::kConfigError, file + " has no '" + field + "'");
+  }
+  return std::move(json[field]);
+}
+
+Result<std::vector<std::string>> LoadAdded(const std::string& state_dir) {
+  const std::string file = state_dir + "/" + kAddedDrivesFile;
+  CVFS_ASSIGN_OR_RETURN(nlohmann::json drives,
+                        ReadStateField(state_dir, kAddedDrivesFile, "drives"));
+  std::vector<std::string> paths;
+  if (drives.is_null()) return paths;
+  if (!drives.is_array()) {
     return Status(ErrorCode::kConfigError, file + " is not a list of added drives");
   }
-  std::vector<std::string> paths;
-  for (const auto& d : *drives) {
+  for (const auto& d : drives) {
     if (!d.is_string() || d.get_ref<const std::string&>().empty()) {
       return Status(ErrorCode::kConfigError, file + " holds a drive that is not a path");
     }
@@ -185,18 +198,13 @@ constexpr const char* kSerialsFile = "drives.serials";
 Result<std::map<size_t, std::string>> LoadIndexedPaths(const std::string& state_dir,
                                                        const char* name, const char* field) {
   const std::string file = state_dir + "/" + name;
-  struct stat st {};
+  CVFS_ASSIGN_OR_RETURN(nlohmann::json entries_json, ReadStateField(state_dir, name, field));
   std::map<size_t, std::string> entries;
-  if (::stat(file.c_str(), &st) != 0 && errno == ENOENT) return entries;
-  std::ifstream in(file);
-  if (!in) return Status(ErrorCode::kConfigError, "cannot read " + file);
-  std::stringstream text;
-  text << in.rdbuf();
-  const auto json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  const auto* list = json.is_object() && json.contains(field) ? &json[field] : nullptr;
-  if (list == nullptr || !list->is_object()) {
+  if (entries_json.is_null()) return entries;
+  if (!entries_json.is_object()) {
     return Status(ErrorCode::kConfigError, file + " is not a map of drive indexes");
   }
+  const nlohmann::json* list = &entries_json;
   for (const auto& [key, value] : list->items()) {
     char* end = nullptr;
     const unsigned long index = std::strtoul(key.c_str(), &end, 10);
@@ -207,10 +215,6 @@ Result<std::map<size_t, std::string>> LoadIndexedPaths(const std::string& state_
     entries[index] = value.get<std::string>();
   }
   return entries;
-}
-
-Result<std::map<size_t, std::string>> LoadReplaced(const std::string& state_dir) {
-  return LoadIndexedPaths(state_dir, kReplacedDrivesFile, "replaced");
 }
 
 Status WriteFileDurably(const std::string& dir, const std::string& name, const std::string& text);
@@ -245,7 +249,7 @@ Result<std::unique_ptr<DriveSet>> DriveSet::Open(const std::vector<std::string>&
   }
   std::map<size_t, std::string> replaced;
   if (!state_dir.empty()) {
-    CVFS_ASSIGN_OR_RETURN(replaced, LoadReplaced(state_dir));
+    CVFS_ASSIGN_OR_RETURN(replaced, LoadIndexedPaths(state_dir, kReplacedDrivesFile, "replaced"));
   }
   std::vector<std::string> all = paths;
   for (const auto& path : added) {
