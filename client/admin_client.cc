@@ -103,12 +103,8 @@ class EtcdAdminClient final : public AdminClient {
     } else {
       CVFS_RETURN_IF_ERROR(etcd_->Delete(keys.Drain(NodeId(node))).status());
     }
-    uint64_t slots = 0;
-    for (const auto& [name, fs] : map->filesystems) {
-      for (const auto& pg : fs.groups) {
-        for (const auto& m : pg.members) slots += m.node == NodeId(node) ? 1 : 0;
-      }
-    }
+    const uint64_t slots =
+        CountSlots(*map, [&](const PgMember& m) { return m.node == NodeId(node); });
     return nlohmann::json{{"node", node}, {"draining", drain}, {"slots", slots}};
   }
 
@@ -150,13 +146,8 @@ class EtcdAdminClient final : public AdminClient {
     } else {
       CVFS_RETURN_IF_ERROR(etcd_->Delete(key).status());
     }
-    uint64_t slots = 0;
     const PgMember drive{NodeId(node), index};
-    for (const auto& [name, fs] : map->filesystems) {
-      for (const auto& pg : fs.groups) {
-        for (const auto& m : pg.members) slots += m == drive ? 1 : 0;
-      }
-    }
+    const uint64_t slots = CountSlots(*map, [&](const PgMember& m) { return m == drive; });
     return nlohmann::json{{"node", node}, {"index", index}, {"removing", remove}, {"slots", slots}};
   }
 
@@ -256,6 +247,18 @@ class EtcdAdminClient final : public AdminClient {
     }
     json["node"] = node;
     return json;
+  }
+
+  // Slots of every filesystem in `map` whose member satisfies `held`.
+  template <typename Pred>
+  static uint64_t CountSlots(const ClusterMap& map, Pred held) {
+    uint64_t slots = 0;
+    for (const auto& [name, fs] : map.filesystems) {
+      for (const auto& pg : fs.groups) {
+        for (const auto& m : pg.members) slots += held(m) ? 1 : 0;
+      }
+    }
+    return slots;
   }
 
   static constexpr Duration kAddDriveTimeout = std::chrono::seconds(30);

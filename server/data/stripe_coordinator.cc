@@ -177,8 +177,8 @@ void StripeCoordinator::NoteMissed(const StripeOp& op, int k) {
     std::lock_guard lock(mu_);
     listener = missed_listener_;
   }
-  LOG_WARN("data.member_missed_write stripe={} cell={} node={}", Describe(op.id), k,
-           op.route.member(k).node.str());
+  LOG_DEBUG("data.member_missed_write stripe={} cell={} node={}", Describe(op.id), k,
+            op.route.member(k).node.str());
   if (listener) {
     listener(op.id.fs_id, op.route.pg->id, static_cast<uint16_t>(k), op.route.member(k).node);
   }
