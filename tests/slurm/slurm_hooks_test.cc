@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -237,6 +238,21 @@ std::vector<std::byte> JobContent(const std::string& job, const std::string& nod
   return out;
 }
 
+// "0-2,5" -> {0, 1, 2, 5}
+std::set<int> CpuList(const std::string& text) {
+  std::set<int> cpus;
+  std::stringstream in(text);
+  for (std::string part; std::getline(in, part, ',');) {
+    int lo = 0, hi = 0;
+    if (std::sscanf(part.c_str(), "%d-%d", &lo, &hi) == 2) {
+      for (int c = lo; c <= hi; ++c) cpus.insert(c);
+    } else if (std::sscanf(part.c_str(), "%d", &lo) == 1) {
+      cpus.insert(lo);
+    }
+  }
+  return cpus;
+}
+
 Result<std::vector<std::byte>> ReadWholeFile(FileSystem& fs, const std::string& name) {
   CVFS_ASSIGN_OR_RETURN(FileAttr attr, fs.Lookup(nullptr, kRootInode, name));
   CVFS_ASSIGN_OR_RETURN(uint64_t handle, fs.Open(nullptr, attr.inode, O_RDONLY, nullptr));
@@ -300,6 +316,9 @@ TEST_CASE(
   bed_options.epilog = hooks.epilog();
   bed_options.core_spec_count = 1;  // the knobs docs/admin/slurm.md gives cvfsd
   bed_options.mem_spec_mb = 512;
+  // Slurm's cgroup v1 plugins need the v1 cpuset and memory hierarchies (mounted here).
+  bed_options.cgroup = fs::exists("/sys/fs/cgroup/cpuset/cgroup.procs") &&
+                       fs::exists("/sys/fs/cgroup/memory/cgroup.procs");
   auto bed_or = SlurmTestbed::Start(bed_options);
   INFO((bed_or.ok() ? std::string() : bed_or.status().ToString()));
   REQUIRE(bed_or.ok());
@@ -370,6 +389,22 @@ TEST_CASE(
     INFO(out);
     CHECK(rc != 0);  // every core of the node: one is cvfsd's
     CHECK(out.find("Requested node configuration is not available") != std::string::npos);
+  }
+
+  if (bed_options.cgroup) {
+    // Enforced too: a job's tasks run only on the cores left to jobs.
+    const std::string spec = bed.NodeField("n5", "CPUSpecList");
+    std::string out;
+    REQUIRE(bed.Run("srun -w n5 -n1 grep Cpus_allowed_list /proc/self/status 2>&1", &out) == 0);
+    const std::set<int> allowed = CpuList(out.substr(out.find(':') + 1));
+    WARN("CoreSpecCount=1 on n5: CPUSpecList=" << spec
+                                               << ", a job task's Cpus_allowed_list: " << out);
+    CHECK(!allowed.empty());
+    for (int cpu : CpuList(spec)) CHECK(!allowed.count(cpu));
+  } else {
+    WARN(
+        "no cgroup v1 cpuset/memory hierarchy here: core specialization checked at "
+        "allocation only");
   }
 
   // n3's cvfsd stops: a job sent there fails its prolog and n3 drains with our reason.

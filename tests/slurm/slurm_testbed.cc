@@ -53,6 +53,7 @@ Result<std::unique_ptr<SlurmTestbed>> SlurmTestbed::Start(const SlurmTestbedOpti
   if (options.core_spec_count > 0) {
     env += " CVFS_SLURM_CORE_SPEC=" + std::to_string(options.core_spec_count);
   }
+  if (options.cgroup) env += " CVFS_SLURM_CGROUP=1";
   if (options.mem_spec_mb > 0)
     env += " CVFS_SLURM_MEM_SPEC_MB=" + std::to_string(options.mem_spec_mb);
   // Ports: a few bases spread by pid, since other tests may run beside this one.

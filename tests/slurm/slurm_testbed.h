@@ -25,6 +25,9 @@ struct SlurmTestbedOptions {
   int resume_timeout_s = 60;
   int core_spec_count = 0;  // CoreSpecCount per node (0: none)
   int mem_spec_mb = 0;      // MemSpecLimit per node (0: none)
+  // TaskPlugin=task/affinity,task/cgroup with ConstrainCores/ConstrainRAMSpace (cgroup v1,
+  // as mounted here); false: task/none.
+  bool cgroup = false;
 };
 
 class SlurmTestbed {

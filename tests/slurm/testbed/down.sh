@@ -49,16 +49,16 @@ stop() {
 # Processes of this testbed: the marker (daemons and their children), or a job's processes
 # (Slurm gives them SLURM_CONF=$CONF and SLURMD_NODENAME).
 leftovers() {
-  local env pid
-  for env in /proc/[0-9]*/environ; do
-    pid=${env#/proc/}
+  local pid jobs
+  {
+    grep -lzxF "$MARKER" /proc/[0-9]*/environ 2>/dev/null
+    mapfile -t jobs < <(grep -lzxF "SLURM_CONF=$CONF" /proc/[0-9]*/environ 2>/dev/null)
+    [ ${#jobs[@]} -gt 0 ] && grep -lz '^SLURMD_NODENAME=' "${jobs[@]}" 2>/dev/null
+  } | while read -r pid; do
+    pid=${pid#/proc/}
     pid=${pid%/environ}
-    [ "$pid" = $$ ] && continue
-    if grep -qzxF "$MARKER" "$env" 2>/dev/null ||
-      { grep -qzxF "SLURM_CONF=$CONF" "$env" 2>/dev/null && grep -qz '^SLURMD_NODENAME=' "$env" 2>/dev/null; }; then
-      running "$pid" && echo "$pid"
-    fi
-  done
+    [ "$pid" != $$ ] && running "$pid" && echo "$pid"
+  done | sort -u
 }
 
 ctld=$(read_pid "$DIR/run/slurmctld.pid")
@@ -99,6 +99,14 @@ if [ ${#pids[@]} -gt 0 ]; then
   )"
   exit 1
 fi
+# With CVFS_SLURM_CGROUP=1 slurmd made cgroups slurm_nI (its "system" cgroup stays after
+# it stops): remove the empty ones; one still in use (another testbed) stays.
+nodes=$(awk -F'[= ]' '/^NodeName=/ {print $2}' "$CONF" 2>/dev/null)
+for n in $nodes; do
+  for d in /sys/fs/cgroup/*/slurm_"$n"; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+done
 if [ "${CVFS_SLURM_KEEP:-0}" = 1 ]; then
   log "testbed $DIR is down (kept)"
 else
