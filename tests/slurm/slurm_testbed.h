@@ -18,7 +18,10 @@ namespace cvfs::testing {
 
 struct SlurmTestbedOptions {
   int nodes = 8;
-  std::string dir;             // scratch directory (wiped by up.sh); required
+  // Scratch directory (wiped by up.sh). "": a new one under $TMPDIR. munged insists that
+  // every directory above its socket be searchable by all, which a test's private
+  // (mode 0700) directory is not, so the testbed does not live inside one.
+  std::string dir;
   std::string prolog;          // Prolog program ("": the testbed's logging stub)
   std::string epilog;          // Epilog program
   std::string reboot_program;  // RebootProgram ("": the testbed's fake-reboot)
