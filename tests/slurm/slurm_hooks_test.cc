@@ -12,7 +12,9 @@
 //    storage grants them one after the other, a write+verify workload sees no error, each
 //    node returns to IDLE and leaves maintenance, and resyncs only what it missed.
 //  - a reboot asked while a PG is degraded: not granted within a short wait (never
-//    rebooted, drained with the reason), and granted only once the rebuild completed.
+//    rebooted; Slurm shows the reason, is asked again after the retry delay, and the node
+//    stays drained with the reason after the last try), and with a long wait granted only
+//    once the rebuild completed.
 //  - a node that does not come back within its maintenance window is failed and rebuilt.
 // The reboot cases need `cvfs maintenance` (the manager's side of issue #7).
 #include <catch2/catch.hpp>
@@ -223,6 +225,14 @@ class WrittenBytes {
  private:
   std::vector<std::pair<int64_t, uint64_t>> samples_;
 };
+
+// Lines of `text` containing `needle`.
+int CountLines(const std::string& text, const std::string& needle) {
+  int n = 0;
+  std::stringstream in(text);
+  for (std::string line; std::getline(in, line);) n += line.find(needle) != std::string::npos;
+  return n;
+}
 
 // The content the test job writes: "job J node N\n" repeated to `size` bytes (what
 // `yes "job J node N" | head -c SIZE` prints).
@@ -618,7 +628,7 @@ TEST_CASE("a reboot asked while a PG is degraded is not granted until the rebuil
     WARN(why);
     return;
   }
-  auto started = StartRebootBed({"[rebuild]", "node_grace_s = 20", "bandwidth_mib = 0"},
+  auto started = StartRebootBed({"[rebuild]", "node_grace_s = 30", "bandwidth_mib = 0"},
                                 /*resume_timeout_s=*/150, /*away=*/2s, /*preload_files=*/8);
   INFO((started.ok() ? std::string() : started.status().ToString()));
   REQUIRE(started.ok());
@@ -626,7 +636,7 @@ TEST_CASE("a reboot asked while a PG is degraded is not granted until the rebuil
   TestCluster& cluster = *r.cluster;
   RequireMaintenanceCli(cluster);
 
-  // n7 crashes: its PGs are degraded, and rebuilt elsewhere after the 20 s grace.
+  // n7 crashes: its PGs are degraded, and rebuilt elsewhere after the 30 s grace.
   const auto t_kill = std::chrono::steady_clock::now();
   cluster.KillNode(6);
   REQUIRE(cluster
@@ -635,17 +645,38 @@ TEST_CASE("a reboot asked while a PG is degraded is not granted until the rebuil
                   30s)
               .ok());
 
-  // A short wait: not granted, so n1 is never rebooted; Slurm shows why, the request is gone.
-  r.WriteRebootConf(/*wait_s=*/3, /*retries=*/0);
+  // A short wait, one retry: not granted, so n1 is never rebooted. Slurm shows why, the
+  // hook asks Slurm for the reboot again after the retry delay, and after the second
+  // refusal the node stays drained with the reason; no request is left behind.
+  r.WriteRebootConf(/*wait_s=*/3, /*retries=*/1);
   std::string out;
   REQUIRE(r.bed->Run("scontrol reboot ASAP nextstate=RESUME reason='cvfs test' n1 2>&1", &out) ==
           0);
-  Status refused =
-      r.bed->WaitFor([&] { return r.bed->NodeReason("n1").rfind("cvfs: reboot not done", 0) == 0; },
-                     40s, "n1 drained with the reason the grant did not come");
+  std::set<std::string> reasons;
+  Status refused = r.bed->WaitFor(
+      [&] {
+        std::string reason = r.bed->NodeReason("n1");
+        reason = reason.substr(0, reason.find(" ["));  // drop "[root@time]"
+        reasons.insert(reason);
+        return reason.rfind("cvfs: reboot not done", 0) == 0;
+      },
+      60s, "n1 drained with the reason the grant did not come");
   INFO(r.Logs({"n1"}));
   REQUIRE(refused.ok());
-  WARN("n1 while n7 is down: Slurm reason \"" << r.bed->NodeReason("n1") << "\"");
+  std::string seen;
+  bool postponed = false;
+  for (const auto& reason : reasons) {
+    seen += "\n  \"" + reason + "\"";
+    if (reason.rfind("cvfs: reboot postponed (try 1 of 2): storage did not grant", 0) == 0) {
+      postponed = true;
+    }
+  }
+  WARN("n1 asked to reboot while n7 is down; Slurm reasons seen:" << seen);
+  CHECK(postponed);
+  CHECK(r.bed->NodeReason("n1").find("(after 2 tries)") != std::string::npos);
+  const std::string hook_log = ReadFile(r.hooks->log());
+  CHECK(CountLines(hook_log, "cvfs-reboot node=n1 cvfs_node=n1 job=- event=request ") == 2);
+  CHECK(CountLines(hook_log, "node=n1 cvfs_node=n1 job=- event=reboot_requeued try=2") == 1);
   CHECK(r.bed->NodeFlags("n1").find("REBOOT") == std::string::npos);
   CHECK(ReadFile(r.bed->dir() + "/hooks/fake-reboot.log").find("node=n1") == std::string::npos);
   auto list = MaintenanceList(cluster);
