@@ -287,6 +287,29 @@ int64_t LastRebuildFinishedMs(const TestCluster& cluster) {
 
 }  // namespace
 
+TEST_CASE("the hooks answer --help, refuse unknown arguments and pass shellcheck", "[slurm]") {
+  for (const std::string hook : {"cvfs-prolog", "cvfs-epilog", "cvfs-reboot"}) {
+    const std::string path = std::string(CVFS_SOURCE_DIR) + "/slurm/" + hook;
+    std::string out;
+    CHECK(RunCommand(path + " --help 2>&1", &out) == 0);
+    CHECK(out.find("Usage: " + hook) != std::string::npos);
+    CHECK(out.find("shellcheck") == std::string::npos);
+    CHECK(RunCommand(path + " --no-such-flag >/dev/null 2>&1") == 2);
+  }
+  std::string out;
+  if (RunCommand("command -v shellcheck >/dev/null 2>&1") != 0) {
+    WARN("shellcheck not installed: not run");
+    return;
+  }
+  const int rc = RunCommand("cd " CVFS_SOURCE_DIR
+                            " && shellcheck -x slurm/cvfs-prolog "
+                            "slurm/cvfs-epilog slurm/cvfs-reboot slurm/cvfs-slurm-common.sh "
+                            "tests/slurm/testbed/up.sh tests/slurm/testbed/down.sh 2>&1",
+                            &out);
+  INFO(out);
+  CHECK(rc == 0);
+}
+
 TEST_CASE(
     "sbatch runs cvfs-prolog and cvfs-epilog; a node without its cvfsd drains with the "
     "reason",
