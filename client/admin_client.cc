@@ -108,6 +108,55 @@ class EtcdAdminClient final : public AdminClient {
     return nlohmann::json{{"node", node}, {"draining", drain}, {"slots", slots}};
   }
 
+  Result<nlohmann::json> RequestMaintenance(const std::string& node, const std::string& reason,
+                                            int window_s) override {
+    CVFS_RETURN_IF_ERROR(ValidateNodeId(node));
+    if (reason.size() > control::kMaxMaintenanceReasonLength) {
+      return Status::InvalidArgument("the reason is longer than " +
+                                     std::to_string(control::kMaxMaintenanceReasonLength) +
+                                     " bytes");
+    }
+    const int64_t window_ms = int64_t{window_s} * 1000;
+    if (window_ms < 0 || window_ms > control::kMaxMaintenanceWindowMs) {
+      return Status::InvalidArgument("the window must be 1.." +
+                                     std::to_string(control::kMaxMaintenanceWindowMs / 1000) +
+                                     " seconds");
+    }
+    CVFS_ASSIGN_OR_RETURN(control::KeyLayout keys, ExistingCluster());
+    CVFS_ASSIGN_OR_RETURN(std::optional<ClusterMap> map, control::ReadMap(*etcd_, keys));
+    if (!map || !map->nodes.contains(NodeId(node))) {
+      return Status::NotFound("node '" + node + "' is not in the cluster map");
+    }
+    if (!map->maintenance.contains(NodeId(node))) {
+      control::MaintenanceRequest request{NodeId(node), reason, Clock::System().WallMillis(),
+                                          window_ms};
+      CVFS_RETURN_IF_ERROR(etcd_
+                               ->Put(keys.MaintenanceRequest(NodeId(node)),
+                                     control::MaintenanceRequestToJson(request).dump())
+                               .status());
+    }
+    return MaintenanceOf(node);
+  }
+
+  Result<nlohmann::json> EndMaintenance(const std::string& node) override {
+    CVFS_RETURN_IF_ERROR(ValidateNodeId(node));
+    CVFS_ASSIGN_OR_RETURN(nlohmann::json state, MaintenanceOf(node));
+    CVFS_ASSIGN_OR_RETURN(control::KeyLayout keys, ExistingCluster());
+    CVFS_RETURN_IF_ERROR(etcd_->Delete(keys.MaintenanceRequest(NodeId(node))).status());
+    const std::string was = state.value("state", "none");
+    return nlohmann::json{{"node", node},
+                          {"was", was == "granted"  ? was
+                                  : was == "queued" ? was
+                                                    : "none"}};
+  }
+
+  Result<nlohmann::json> Maintenance() override {
+    CVFS_ASSIGN_OR_RETURN(control::KeyLayout keys, ExistingCluster());
+    CVFS_ASSIGN_OR_RETURN(control::ClusterStatusInfo info,
+                          control::ReadClusterStatus(*etcd_, keys));
+    return control::MaintenanceStatusToJson(info);
+  }
+
   Result<nlohmann::json> AddDrive(const std::string& node, const std::string& path) override {
     CVFS_RETURN_IF_ERROR(ValidateNodeId(node));
     if (path.empty() || path[0] != '/') {
@@ -206,6 +255,11 @@ class EtcdAdminClient final : public AdminClient {
   }
 
  private:
+  Result<nlohmann::json> MaintenanceOf(const std::string& node) {
+    CVFS_ASSIGN_OR_RETURN(nlohmann::json all, Maintenance());
+    return control::MaintenanceStateOf(all, node);
+  }
+
   // Calls `method` with `request` on cvfsd `node` (it must be up in the map) and returns its
   // JSON object reply with "node" added. Drive work (labelling, measuring, opening a store)
   // may take longer than one control-plane call: the call gets kAddDriveTimeout at least.

@@ -2,6 +2,7 @@
 
 #include "control/filesystem_admin.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -98,14 +99,19 @@ Result<ClusterStatusInfo> ReadClusterStatus(EtcdClient& etcd, const KeyLayout& k
   drains.range_end = PrefixRangeEnd(keys.DrainPrefix());
   TxnOp removes = TxnOp::Get(keys.RemoveDrivePrefix());
   removes.range_end = PrefixRangeEnd(keys.RemoveDrivePrefix());
+  TxnOp requests = TxnOp::Get(keys.MaintenanceRequestPrefix());
+  requests.range_end = PrefixRangeEnd(keys.MaintenanceRequestPrefix());
+  TxnOp history = TxnOp::Get(keys.MaintenanceHistoryPrefix());
+  history.range_end = PrefixRangeEnd(keys.MaintenanceHistoryPrefix());
   CVFS_ASSIGN_OR_RETURN(TxnResponse txn,
                         etcd.Txn({},
                                  {TxnOp::Get(keys.Config()), TxnOp::Get(keys.Map()), nodes,
-                                  TxnOp::Get(keys.Manager()), progress, drains, removes},
+                                  TxnOp::Get(keys.Manager()), progress, drains, removes, requests,
+                                  TxnOp::Get(keys.MaintenanceQueue()), history},
                                  {}));
-  if (!txn.succeeded || txn.responses.size() != 7) {
+  if (!txn.succeeded || txn.responses.size() != 10) {
     return Status::MalformedMessage("etcd status snapshot returned " +
-                                    std::to_string(txn.responses.size()) + " responses, want 7");
+                                    std::to_string(txn.responses.size()) + " responses, want 10");
   }
   ClusterStatusInfo info;
   info.revision = txn.revision;
@@ -141,6 +147,34 @@ Result<ClusterStatusInfo> ReadClusterStatus(EtcdClient& etcd, const KeyLayout& k
   for (const auto& kv : txn.responses[6].kvs) {
     if (auto drive = keys.DriveFromRemoveKey(kv.key); drive.ok()) info.removing.insert(*drive);
   }
+  for (const auto& kv : txn.responses[7].kvs) {
+    auto parsed = Json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) continue;
+    if (auto request = MaintenanceRequestFromJson(parsed); request.ok()) {
+      request->revision = kv.create_revision;
+      request->mod_revision = kv.mod_revision;
+      info.maintenance_requests.push_back(std::move(request).value());
+    }
+  }
+  std::sort(info.maintenance_requests.begin(), info.maintenance_requests.end(),
+            [](const auto& a, const auto& b) { return a.revision < b.revision; });
+  if (!txn.responses[8].kvs.empty()) {
+    auto parsed = Json::parse(txn.responses[8].kvs[0].value, nullptr, false);
+    if (!parsed.is_discarded()) {
+      if (auto queue = MaintenanceQueueFromJson(parsed); queue.ok()) {
+        info.maintenance_queue = std::move(queue).value();
+      }
+    }
+  }
+  for (const auto& kv : txn.responses[9].kvs) {
+    auto parsed = Json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) continue;
+    if (auto h = MaintenanceHistoryFromJson(parsed); h.ok()) {
+      info.maintenance_history.push_back(std::move(h).value());
+    }
+  }
+  std::sort(info.maintenance_history.begin(), info.maintenance_history.end(),
+            [](const auto& a, const auto& b) { return a.ended_ms > b.ended_ms; });
   return info;
 }
 
@@ -182,6 +216,72 @@ Json RebuildStatusToJson(const ClusterStatusInfo& info) {
               {"rate_bytes_per_s", rate},
               {"filesystems", std::move(by_fs)},
               {"nodes", std::move(nodes)}};
+}
+
+Json MaintenanceStatusToJson(const ClusterStatusInfo& info) {
+  Json granted = Json::array();
+  if (info.map) {
+    for (const auto& [node, grant] : info.map->maintenance) {
+      Json g = MaintenanceGrantToJson(node, grant);
+      g.erase("pid");
+      g.erase("start_time_ms");
+      g.erase("request_revision");
+      auto entry = info.map->nodes.find(node);
+      g["failure_domain"] =
+          entry != info.map->nodes.end() ? entry->second.record.failure_domain : "";
+      g["phase"] = grant.returned_ms > 0 ? "catching_up" : "away";
+      granted.push_back(std::move(g));
+    }
+  }
+  // The manager's queue for requests it has seen; requests newer than its last word are
+  // listed after them.
+  Json queue = Json::array();
+  std::set<std::string> listed;
+  for (const QueuedMaintenance& q : info.maintenance_queue) {
+    const bool still_asked =
+        std::any_of(info.maintenance_requests.begin(), info.maintenance_requests.end(),
+                    [&](const MaintenanceRequest& r) { return r.node == q.node; });
+    if (!still_asked || (info.map && info.map->maintenance.contains(q.node))) continue;
+    listed.insert(q.node.str());
+    queue.push_back(MaintenanceQueueToJson({q})[0]);
+  }
+  for (const MaintenanceRequest& r : info.maintenance_requests) {
+    if (listed.contains(r.node.str()) || (info.map && info.map->maintenance.contains(r.node))) {
+      continue;
+    }
+    QueuedMaintenance q{r.node, r.reason, r.requested_ms, 0, "not yet seen by the manager"};
+    queue.push_back(MaintenanceQueueToJson({q})[0]);
+  }
+  for (size_t i = 0; i < queue.size(); ++i) queue[i]["position"] = i + 1;
+  Json recent = Json::array();
+  for (const MaintenanceHistory& h : info.maintenance_history) {
+    Json j = MaintenanceHistoryToJson(h);
+    j.erase("request_revision");
+    recent.push_back(std::move(j));
+  }
+  return Json{
+      {"granted", std::move(granted)}, {"queue", std::move(queue)}, {"recent", std::move(recent)}};
+}
+
+Json MaintenanceStateOf(const Json& maintenance, const std::string& node) {
+  for (const auto& g : maintenance.value("granted", Json::array())) {
+    if (g.value("node", "") == node) {
+      return Json{{"node", node},
+                  {"state", "granted"},
+                  {"position", 0},
+                  {"waiting_for", ""},
+                  {"phase", g.value("phase", "")}};
+    }
+  }
+  for (const auto& q : maintenance.value("queue", Json::array())) {
+    if (q.value("node", "") == node) {
+      return Json{{"node", node},
+                  {"state", "queued"},
+                  {"position", q.value("position", 0)},
+                  {"waiting_for", q.value("waiting_for", "")}};
+    }
+  }
+  return Json{{"node", node}, {"state", "none"}, {"position", 0}, {"waiting_for", ""}};
 }
 
 Json ClusterStatusToJson(const ClusterStatusInfo& info) {
@@ -265,6 +365,7 @@ Json ClusterStatusToJson(const ClusterStatusInfo& info) {
               {"nodes", std::move(node_list)},
               {"failure_domains", std::move(domain_list)},
               {"counts", std::move(counts)},
+              {"maintenance", MaintenanceStatusToJson(info)},
               {"healthy", healthy}};
 }
 

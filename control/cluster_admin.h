@@ -16,6 +16,7 @@
 
 #include "control/etcd_client.h"
 #include "control/keys.h"
+#include "control/maintenance_planner.h"
 #include "core/cluster_map.h"
 
 namespace cvfs::control {
@@ -44,6 +45,9 @@ struct ClusterStatusInfo {
   std::vector<nlohmann::json> rebuild_progress;  // each node's RebuildWorker progress
   std::set<NodeId> draining;                     // nodes with an admin/drain/ record
   std::set<PgMember> removing;                   // drives with an admin/remove-drive/ record
+  std::vector<MaintenanceRequest> maintenance_requests;  // admin/maintenance/ records
+  std::vector<QueuedMaintenance> maintenance_queue;      // as the manager last published it
+  std::vector<MaintenanceHistory> maintenance_history;   // each node's last, newest first
 };
 
 // Reads config, map, registrations and manager key in ONE consistent snapshot (a single
@@ -53,6 +57,17 @@ Result<ClusterStatusInfo> ReadClusterStatus(EtcdClient& etcd, const KeyLayout& k
 // The rebuild part of the status: {active, pgs_remaining, slots_remaining, pgs_done,
 // bytes_written, rate_bytes_per_s, filesystems [{name, pgs, slots [...]}], nodes [progress]}.
 nlohmann::json RebuildStatusToJson(const ClusterStatusInfo& info);
+
+// The maintenance part of the status: {granted [{node, failure_domain, reason,
+// requested_ms, granted_ms, window_ms, returned_ms, phase "away"|"catching_up",
+// resynced_bytes}], queue [{node, reason, requested_ms, position, waiting_for}], recent
+// [{node, reason, granted_ms, returned_ms, ended_ms, resynced_bytes, outcome}]}. A request
+// the manager has not seen yet is in the queue with waiting_for "not yet seen by the manager".
+nlohmann::json MaintenanceStatusToJson(const ClusterStatusInfo& info);
+
+// One node's part of MaintenanceStatusToJson's result: {node, state "granted"|"queued"|
+// "none", position (queued: 1 is next), waiting_for, phase (granted)}.
+nlohmann::json MaintenanceStateOf(const nlohmann::json& maintenance, const std::string& node);
 
 // The stable status JSON of include/cvfs/admin.h (docs/admin/cli.md) built from `info`.
 nlohmann::json ClusterStatusToJson(const ClusterStatusInfo& info);

@@ -190,7 +190,8 @@ Result<std::optional<ClusterMap>> ReadMap(EtcdClient& etcd, const KeyLayout& key
 
 ClusterManager::ClusterManager(std::shared_ptr<EtcdClient> etcd, KeyLayout keys, NodeId self,
                                int64_t term, Duration elected_after, Clock* clock,
-                               std::function<void()> on_deposed, RecoveryOptions recovery)
+                               std::function<void()> on_deposed, RecoveryOptions recovery,
+                               MaintenanceOptions maintenance)
     : etcd_(std::move(etcd)),
       keys_(std::move(keys)),
       self_(std::move(self)),
@@ -198,18 +199,17 @@ ClusterManager::ClusterManager(std::shared_ptr<EtcdClient> etcd, KeyLayout keys,
       elected_after_(elected_after),
       clock_(clock ? clock : &Clock::System()),
       on_deposed_(std::move(on_deposed)),
-      recovery_(recovery) {}
+      recovery_(recovery),
+      maintenance_(maintenance) {}
 
-Result<std::unique_ptr<ClusterManager>> ClusterManager::Start(std::shared_ptr<EtcdClient> etcd,
-                                                              KeyLayout keys, NodeId self,
-                                                              int64_t term, Duration elected_after,
-                                                              Clock* clock,
-                                                              std::function<void()> on_deposed,
-                                                              RecoveryOptions recovery) {
+Result<std::unique_ptr<ClusterManager>> ClusterManager::Start(
+    std::shared_ptr<EtcdClient> etcd, KeyLayout keys, NodeId self, int64_t term,
+    Duration elected_after, Clock* clock, std::function<void()> on_deposed,
+    RecoveryOptions recovery, MaintenanceOptions maintenance) {
   if (term <= 0) return Status::InvalidArgument("manager term must be positive");
   auto manager = std::unique_ptr<ClusterManager>(
       new ClusterManager(std::move(etcd), std::move(keys), std::move(self), term, elected_after,
-                         clock, std::move(on_deposed), recovery));
+                         clock, std::move(on_deposed), recovery, maintenance));
   manager->thread_ = std::thread([m = manager.get()] { m->Run(); });
   return manager;
 }
@@ -329,6 +329,23 @@ bool ClusterManager::ReconcileOnce() {
       LOG_WARN("manager.read_failed what=remove-drive error={}", removes.status().ToString());
       return true;  // never plan without knowing which drives are being removed
     }
+    // Maintenance: grants move along, queued requests are granted (before recovery, which
+    // then resyncs the slots of a node back from maintenance).
+    std::vector<MaintenanceRequest> requests;
+    std::map<NodeId, MaintenanceHistory> history;
+    if (Status s = ReadMaintenance(&requests, &history); !s.ok()) {
+      LOG_WARN("manager.read_failed what=maintenance error={}", s.ToString());
+      return true;  // never plan without knowing which nodes are granted or asking
+    }
+    MaintenancePlan maintenance;
+    if (PlanMaintenance(&next, *live, requests, history, done, maintenance_, now_ms, &transitions,
+                        &maintenance)) {
+      if (!changed) {
+        next.epoch = next.epoch.Next();
+        next.updated_ms = now_ms;
+        changed = true;
+      }
+    }
     std::vector<std::pair<std::string, std::string>> rebuild_failures;
     const ClusterMap* before = current->has_value() ? &**current : nullptr;
     if (PlanRecovery(before, &next, done, round, now_ms, &transitions, &rebuild_failures, stale)) {
@@ -359,6 +376,7 @@ bool ClusterManager::ReconcileOnce() {
     };
     if (!changed) {
       delete_spent();
+      FinishMaintenance(maintenance);
       return true;
     }
     auto write = WriteMapFenced(*etcd_, keys_, next, mod_revision, term_);
@@ -375,6 +393,7 @@ bool ClusterManager::ReconcileOnce() {
     if (write->outcome == MapWriteOutcome::kMapMoved) continue;
     // Their slots are out of the written map (or were stale): the records are spent.
     delete_spent();
+    FinishMaintenance(maintenance);
     {
       std::lock_guard<std::mutex> lock(mu_);
       written_epoch_ = next.epoch.value;
@@ -394,6 +413,57 @@ bool ClusterManager::ReconcileOnce() {
   return true;
 }
 
+Status ClusterManager::ReadMaintenance(std::vector<MaintenanceRequest>* requests,
+                                       std::map<NodeId, MaintenanceHistory>* history) {
+  CVFS_ASSIGN_OR_RETURN(RangeResponse asked, etcd_->GetPrefix(keys_.MaintenanceRequestPrefix()));
+  for (const auto& kv : asked.kvs) {
+    auto parsed = nlohmann::json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+    auto request = parsed.is_discarded()
+                       ? Result<MaintenanceRequest>(Status::MalformedMessage("not JSON"))
+                       : MaintenanceRequestFromJson(parsed);
+    const std::string id = kv.key.substr(keys_.MaintenanceRequestPrefix().size());
+    if (!request.ok() || request->node.str() != id) {
+      LOG_WARN("manager.bad_maintenance_request key={} error={}", kv.key,
+               !request.ok() ? request.status().ToString() : std::string("node differs from key"));
+      continue;
+    }
+    request->revision = kv.create_revision;
+    request->mod_revision = kv.mod_revision;
+    requests->push_back(std::move(request).value());
+  }
+  CVFS_ASSIGN_OR_RETURN(RangeResponse past, etcd_->GetPrefix(keys_.MaintenanceHistoryPrefix()));
+  for (const auto& kv : past.kvs) {
+    auto parsed = nlohmann::json::parse(kv.value, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) continue;
+    if (auto h = MaintenanceHistoryFromJson(parsed); h.ok()) history->emplace(h->node, *h);
+  }
+  return Status::Ok();
+}
+
+void ClusterManager::FinishMaintenance(const MaintenancePlan& plan) {
+  // History first: a request whose delete fails is recognised as served next round.
+  for (const MaintenanceHistory& h : plan.ended) {
+    auto put = etcd_->Put(keys_.MaintenanceHistory(h.node), MaintenanceHistoryToJson(h).dump());
+    if (!put.ok()) {
+      LOG_WARN("manager.write_failed what=maintenance_history error={}", put.status().ToString());
+    }
+    LOG_INFO(
+        "maintenance.ended node={} outcome={} resynced_bytes={} away_ms={} catch_up_ms={} "
+        "reason=\"{}\"",
+        h.node.str(), h.outcome, h.resynced_bytes,
+        (h.returned_ms > 0 ? h.returned_ms : h.ended_ms) - h.granted_ms,
+        h.returned_ms > 0 ? h.ended_ms - h.returned_ms : 0, h.reason);
+  }
+  for (const MaintenanceRequest& r : plan.spent) {
+    const std::string key = keys_.MaintenanceRequest(r.node);
+    (void)etcd_->Txn({Compare::ModRevisionIs(key, r.mod_revision)}, {TxnOp::Delete(key)}, {});
+  }
+  const std::string queue = MaintenanceQueueToJson(plan.queue).dump();
+  if (queue != published_queue_) {
+    if (etcd_->Put(keys_.MaintenanceQueue(), queue).ok()) published_queue_ = queue;
+  }
+}
+
 void ClusterManager::Run() {
   while (true) {
     // Membership and filesystem definitions both call for a reconcile.
@@ -411,6 +481,7 @@ void ClusterManager::Run() {
     watch_prefix(keys_.RebuildStalePrefix(), &stale_watch_);
     watch_prefix(keys_.DrainPrefix(), &drain_watch_);
     watch_prefix(keys_.RemoveDrivePrefix(), &remove_watch_);
+    watch_prefix(keys_.MaintenanceRequestPrefix(), &maintenance_watch_);
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, kReconcileInterval, [&] { return stopping_ || dirty_; });
@@ -447,6 +518,8 @@ void ClusterManager::Stop() {
   stale_watch_.reset();
   if (remove_watch_) remove_watch_->Stop();
   remove_watch_.reset();
+  if (maintenance_watch_) maintenance_watch_->Stop();
+  maintenance_watch_.reset();
 }
 
 }  // namespace cvfs::control

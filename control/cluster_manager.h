@@ -5,7 +5,7 @@
 // net), reads the registrations and the map and writes the reconciled map:
 //   - a live registration not in the map, or in it as kDown  -> kUp (since_ms = now)
 //   - a kUp entry whose registration vanished                -> kDown (since_ms = now)
-//   - kMaintenance / kOut entries keep their state (set by admin records)
+//   - kMaintenance / kOut entries keep their state (grants: PlanMaintenance)
 //   - a live node whose registration changed membership fields (SameMembership false)
 //     gets its record refreshed
 //   - the map's manager/term differ from ours (a takeover)   -> manager = us, term
@@ -43,6 +43,7 @@
 
 #include "control/etcd_client.h"
 #include "control/keys.h"
+#include "control/maintenance_planner.h"
 #include "control/recovery_planner.h"
 #include "core/clock.h"
 #include "core/cluster_map.h"
@@ -113,7 +114,8 @@ class ClusterManager {
                                                        KeyLayout keys, NodeId self, int64_t term,
                                                        Duration elected_after, Clock* clock,
                                                        std::function<void()> on_deposed = {},
-                                                       RecoveryOptions recovery = {});
+                                                       RecoveryOptions recovery = {},
+                                                       MaintenanceOptions maintenance = {});
   ~ClusterManager();  // Stop()
   ClusterManager(const ClusterManager&) = delete;
   ClusterManager& operator=(const ClusterManager&) = delete;
@@ -130,10 +132,16 @@ class ClusterManager {
  private:
   ClusterManager(std::shared_ptr<EtcdClient> etcd, KeyLayout keys, NodeId self, int64_t term,
                  Duration elected_after, Clock* clock, std::function<void()> on_deposed,
-                 RecoveryOptions recovery);
+                 RecoveryOptions recovery, MaintenanceOptions maintenance);
   void Run();
   // One read-reconcile-write round; returns false when deposed.
   bool ReconcileOnce();
+  // Every maintenance request and each node's last finished maintenance.
+  Status ReadMaintenance(std::vector<MaintenanceRequest>* requests,
+                         std::map<NodeId, MaintenanceHistory>* history);
+  // After a round: history records of ended grants, spent requests deleted, the queue
+  // published when it changed.
+  void FinishMaintenance(const MaintenancePlan& plan);
 
   // Const after construction.
   const std::shared_ptr<EtcdClient> etcd_;
@@ -144,6 +152,7 @@ class ClusterManager {
   Clock* const clock_;
   const std::function<void()> on_deposed_;
   const RecoveryOptions recovery_;
+  const MaintenanceOptions maintenance_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -162,6 +171,8 @@ class ClusterManager {
   std::unique_ptr<EtcdWatch> drain_watch_;
   std::unique_ptr<EtcdWatch> stale_watch_;
   std::unique_ptr<EtcdWatch> remove_watch_;
+  std::unique_ptr<EtcdWatch> maintenance_watch_;
+  std::string published_queue_;  // manager thread only: the last queue written
   // Manager thread only: filesystem -> epoch at which re-placing its slots last failed.
   std::map<std::string, uint64_t> rebuild_failed_at_;
   std::thread thread_;

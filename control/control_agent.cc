@@ -54,7 +54,7 @@ ControlAgent::~ControlAgent() { Stop(); }
 
 void ControlAgent::OnElected(int64_t term, Duration waited) {
   auto manager = ClusterManager::Start(etcd_, keys_, options_.self.id, term, waited, options_.clock,
-                                       {}, options_.recovery);
+                                       {}, options_.recovery, options_.maintenance);
   if (!manager.ok()) {
     LOG_ERROR("manager.start_failed term={} error={}", term, manager.status().ToString());
     return;

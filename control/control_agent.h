@@ -19,6 +19,7 @@
 #include "control/cluster_manager.h"
 #include "control/etcd_client.h"
 #include "control/keys.h"
+#include "control/maintenance_planner.h"
 #include "control/manager_election.h"
 #include "control/map_watcher.h"
 #include "control/node_registrar.h"
@@ -34,8 +35,9 @@ struct ControlAgentOptions {
   NodeRecord self;
   int64_t lease_ttl_s = 10;
   bool manager_eligible = true;
-  Clock* clock = nullptr;    // nullptr: SystemClock
-  RecoveryOptions recovery;  // used while this node is the manager
+  Clock* clock = nullptr;          // nullptr: SystemClock
+  RecoveryOptions recovery;        // used while this node is the manager
+  MaintenanceOptions maintenance;  // likewise
 };
 
 class ControlAgent {

@@ -11,7 +11,14 @@
 //                   compares the previous mod_revision and the manager's term
 //   admin/          records written by the CLI: admin/drain/<node> (`cvfs node drain`: move
 //                   the node's slots elsewhere; {since_ms}); admin/remove-drive/<node>/<index>
-//                   (`cvfs drive remove`: move that drive's slots elsewhere; {since_ms})
+//                   (`cvfs drive remove`: move that drive's slots elsewhere; {since_ms});
+//                   admin/maintenance/<node> (`cvfs maintenance enter`: a request, queued in
+//                   the order of its create revision; MaintenanceRequest JSON; deleting it
+//                   withdraws the request or ends the grant)
+//   maintenance/queue  the manager's view of the waiting requests (position, why each
+//                   waits), rewritten when it changes; read by `cvfs maintenance list`
+//   maintenance/history/<node>  the node's last finished maintenance (MaintenanceHistory
+//                   JSON: outcome, bytes resynced), written by the manager
 //   filesystems/<name>  a filesystem definition (FilesystemInfo JSON without groups),
 //                   written once by `cvfs fs create` with a create-if-absent txn; the
 //                   manager places it into the map (ClusterMap::filesystems)
@@ -66,6 +73,15 @@ class KeyLayout {
   }
   // The drive a key under RemoveDrivePrefix() names; kInvalidArgument for any other key.
   Result<PgMember> DriveFromRemoveKey(std::string_view key) const;
+  std::string MaintenanceRequestPrefix() const { return AdminPrefix() + "maintenance/"; }
+  std::string MaintenanceRequest(const NodeId& id) const {
+    return MaintenanceRequestPrefix() + id.str();
+  }
+  std::string MaintenanceQueue() const { return Root() + "maintenance/queue"; }
+  std::string MaintenanceHistoryPrefix() const { return Root() + "maintenance/history/"; }
+  std::string MaintenanceHistory(const NodeId& id) const {
+    return MaintenanceHistoryPrefix() + id.str();
+  }
   std::string FilesystemsPrefix() const { return Root() + "filesystems/"; }
   // `name` must satisfy ValidateFilesystemName (the caller checks).
   std::string Filesystem(std::string_view name) const {

@@ -21,7 +21,10 @@ bool Restarted(const ClusterMap* before, const NodeId& id, const NodeEntry& now)
   if (before == nullptr) return false;
   auto it = before->nodes.find(id);
   if (it == before->nodes.end()) return false;  // new nodes hold no slot
-  if (it->second.state == NodeState::kDown) return true;
+  // Back from an absence, or from a maintenance (control/maintenance_planner.h).
+  if (it->second.state == NodeState::kDown || it->second.state == NodeState::kMaintenance) {
+    return true;
+  }
   // Re-registered while its old lease was still alive: it died and came back within the TTL.
   return it->second.state == NodeState::kUp &&
          (it->second.record.pid != now.record.pid ||

@@ -5,10 +5,10 @@
 // membership reconcile, the completion records the PGs' primaries wrote, and its options:
 //   0. a drive replaced at its index (`cvfs drive replace`: a new serial) gets every slot it
 //      holds listed as recovering (kRebuild) where it is;
-//   1. a node that came back (down -> up, or re-registered with a new pid: it restarted
-//      within its lease) gets each slot it still holds listed as recovering (kResync): it
-//      missed the writes made while it was away; readers skip it until its primary has
-//      brought it up to date;
+//   1. a node that came back (down -> up, maintenance -> up, or re-registered with a new
+//      pid: it restarted within its lease) gets each slot it still holds listed as recovering
+//      (kResync): it missed the writes made while it was away; readers skip it until its primary
+//      has brought it up to date;
 //   2. completion records remove the slots they name, if the same node still holds the slot
 //      since the same time (a stale record never clears a newer assignment);
 //   2b. stale-slot reports (a write committed without an up member) list that slot as

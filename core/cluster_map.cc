@@ -412,9 +412,55 @@ Result<NodeRecord> NodeRecordFromJson(const nlohmann::json& json_value) {
   return NodeRecordBodyFromJson(json_value, "node record");
 }
 
+nlohmann::json MaintenanceGrantToJson(const NodeId& node, const MaintenanceGrant& grant) {
+  return json{{"node", node.str()},
+              {"reason", grant.reason},
+              {"request_revision", grant.request_revision},
+              {"requested_ms", grant.requested_ms},
+              {"granted_ms", grant.granted_ms},
+              {"window_ms", grant.window_ms},
+              {"returned_ms", grant.returned_ms},
+              {"pid", grant.pid},
+              {"start_time_ms", grant.start_time_ms},
+              {"resynced_bytes", grant.resynced_bytes}};
+}
+
+namespace {
+
+Status MaintenanceFromJson(const json& list, ClusterMap* map) {
+  constexpr std::string_view kWhere = "cluster map maintenance";
+  if (!list.is_array()) return Malformed(kWhere, "not an array");
+  for (const json& g : list) {
+    if (!g.is_object()) return Malformed(kWhere, "grant is not an object");
+    std::string node;
+    CVFS_RETURN_IF_ERROR(GetString(g, "node", true, kWhere, &node));
+    if (Status s = ValidateNodeId(node); !s.ok()) return Malformed(kWhere, s.message());
+    MaintenanceGrant grant;
+    CVFS_RETURN_IF_ERROR(GetString(g, "reason", false, kWhere, &grant.reason));
+    CVFS_RETURN_IF_ERROR(GetInt64(g, "request_revision", false, kWhere, &grant.request_revision));
+    CVFS_RETURN_IF_ERROR(GetInt64(g, "requested_ms", false, kWhere, &grant.requested_ms));
+    CVFS_RETURN_IF_ERROR(GetInt64(g, "granted_ms", true, kWhere, &grant.granted_ms));
+    CVFS_RETURN_IF_ERROR(GetInt64(g, "window_ms", true, kWhere, &grant.window_ms));
+    CVFS_RETURN_IF_ERROR(GetInt64(g, "returned_ms", false, kWhere, &grant.returned_ms));
+    CVFS_RETURN_IF_ERROR(GetInt64(g, "pid", false, kWhere, &grant.pid));
+    CVFS_RETURN_IF_ERROR(GetInt64(g, "start_time_ms", false, kWhere, &grant.start_time_ms));
+    CVFS_RETURN_IF_ERROR(GetUint64(g, "resynced_bytes", false, kWhere, &grant.resynced_bytes));
+    if (!map->maintenance.emplace(NodeId(node), std::move(grant)).second) {
+      return Malformed(kWhere, "two grants for node " + node);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 nlohmann::json ClusterMapToJson(const ClusterMap& map) {
   json filesystems = json::array();
   for (const auto& [name, fs] : map.filesystems) filesystems.push_back(FilesystemInfoToJson(fs));
+  json maintenance = json::array();
+  for (const auto& [id, grant] : map.maintenance) {
+    maintenance.push_back(MaintenanceGrantToJson(id, grant));
+  }
   json nodes = json::array();
   for (const auto& [id, entry] : map.nodes) {
     nodes.push_back(json{{"id", id.str()},
@@ -429,7 +475,8 @@ nlohmann::json ClusterMapToJson(const ClusterMap& map) {
               {"manager_term", map.manager_term},
               {"updated_ms", map.updated_ms},
               {"nodes", std::move(nodes)},
-              {"filesystems", std::move(filesystems)}};
+              {"filesystems", std::move(filesystems)},
+              {"maintenance", std::move(maintenance)}};
 }
 
 Result<ClusterMap> ClusterMapFromJson(const nlohmann::json& json_value) {
@@ -488,6 +535,10 @@ Result<ClusterMap> ClusterMapFromJson(const nlohmann::json& json_value) {
       std::string name = fs.name;
       map.filesystems.emplace(std::move(name), std::move(fs));
     }
+  }
+  if (const json* maintenance = Field(json_value, "maintenance");
+      maintenance != nullptr && !maintenance->is_null()) {
+    CVFS_RETURN_IF_ERROR(MaintenanceFromJson(*maintenance, &map));
   }
   return map;
 }

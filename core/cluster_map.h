@@ -154,6 +154,27 @@ inline constexpr size_t kMaxFilesystemsPerMap = 1024;
 // letter or digit (it becomes an etcd key component); kInvalidArgument naming the problem.
 Status ValidateFilesystemName(std::string_view name);
 
+// A planned maintenance the manager granted (control/maintenance_planner.h). While the
+// node is away its map state is kMaintenance: no rebuild starts for it, readers and writers
+// go around it, and it keeps its slots. When it registers again (a new pid or start time:
+// it rebooted) or the grant is withdrawn while it runs, it is up again, its slots resync
+// what it missed, and the grant stays (returned_ms set, "catching up") until none of its
+// slots is recovering. A grant still away after window_ms becomes an ordinary failure.
+struct MaintenanceGrant {
+  std::string reason;
+  int64_t request_revision = 0;  // etcd create revision of the request (its queue order)
+  int64_t requested_ms = 0;
+  int64_t granted_ms = 0;
+  int64_t window_ms = 0;
+  int64_t returned_ms = 0;  // 0 while away; when the node was up again (catching up)
+  // The registration at the grant: a different pid or start time afterwards is a reboot.
+  int64_t pid = 0;
+  int64_t start_time_ms = 0;
+  uint64_t resynced_bytes = 0;  // data bytes its resync wrote so far (completion records)
+
+  bool operator==(const MaintenanceGrant&) const = default;
+};
+
 struct ClusterMap {
   std::string cluster;
   Epoch epoch;
@@ -162,7 +183,7 @@ struct ClusterMap {
   int64_t updated_ms = 0;    // wall clock of the write
   std::map<NodeId, NodeEntry> nodes;
   std::map<std::string, FilesystemInfo> filesystems;  // by name
-  // Maintenance grants will be added here as a new JSON field.
+  std::map<NodeId, MaintenanceGrant> maintenance;     // current grants (away or catching up)
 
   bool operator==(const ClusterMap&) const = default;
 };
@@ -171,6 +192,7 @@ struct ClusterMap {
 // missing required fields, invalid ids, bounds exceeded, duplicate node ids) yields
 // kMalformedMessage naming the field; a newer format yields kProtocolMismatch.
 nlohmann::json DriveInfoToJson(const DriveInfo& drive);
+nlohmann::json MaintenanceGrantToJson(const NodeId& node, const MaintenanceGrant& grant);
 nlohmann::json NodeRecordToJson(const NodeRecord& record);
 Result<NodeRecord> NodeRecordFromJson(const nlohmann::json& json);
 nlohmann::json ClusterMapToJson(const ClusterMap& map);

@@ -25,6 +25,10 @@ const std::vector<std::string>& DaemonConfigKeys() {
                                                 "rebuild.rebalance_delay_s",
                                                 "rebuild.drive_grace_s",
                                                 "server.drive_probe_interval_s",
+                                                "maintenance.window_s",
+                                                "maintenance.max_domains",
+                                                "maintenance.allow_degraded",
+                                                "maintenance.min_spare",
                                                 "debug.crash_at",
                                                 "scrub.bandwidth_mib",
                                                 "scrub.interval_s",
@@ -86,6 +90,11 @@ Status LoadDaemonConfigFile(const std::string& path, DaemonConfig* config,
   CVFS_RETURN_IF_ERROR(Assign(file, "rebuild.drive_grace_s", &config->rebuild_drive_grace_s));
   CVFS_RETURN_IF_ERROR(
       Assign(file, "server.drive_probe_interval_s", &config->drive_probe_interval_s));
+  CVFS_RETURN_IF_ERROR(Assign(file, "maintenance.window_s", &config->maintenance_window_s));
+  CVFS_RETURN_IF_ERROR(Assign(file, "maintenance.max_domains", &config->maintenance_max_domains));
+  CVFS_RETURN_IF_ERROR(
+      Assign(file, "maintenance.allow_degraded", &config->maintenance_allow_degraded));
+  CVFS_RETURN_IF_ERROR(Assign(file, "maintenance.min_spare", &config->maintenance_min_spare));
   CVFS_RETURN_IF_ERROR(Assign(file, "debug.crash_at", &config->crash_at));
   CVFS_RETURN_IF_ERROR(Assign(file, "scrub.bandwidth_mib", &config->scrub_bandwidth_mib));
   CVFS_RETURN_IF_ERROR(Assign(file, "scrub.interval_s", &config->scrub_interval_s));
@@ -136,6 +145,15 @@ Status DaemonConfig::Validate() const {
   }
   if (rebuild_drive_grace_s < 1 || rebuild_drive_grace_s > 30 * 24 * 3600) {
     return bad("rebuild.drive_grace_s must be in 1..2592000");
+  }
+  if (maintenance_window_s < 1 || maintenance_window_s > 7 * 24 * 3600) {
+    return bad("maintenance.window_s must be in 1..604800");
+  }
+  if (maintenance_max_domains < 1 || maintenance_max_domains > 64) {
+    return bad("maintenance.max_domains must be in 1..64");
+  }
+  if (maintenance_min_spare < 0 || maintenance_min_spare > 16) {
+    return bad("maintenance.min_spare must be in 0..16");
   }
   if (drive_probe_interval_s < 1 || drive_probe_interval_s > 3600) {
     return bad("server.drive_probe_interval_s must be in 1..3600");

@@ -47,6 +47,15 @@ struct DaemonConfig {
   // [rebuild] drive_grace_s: a failed drive's slots move after this (shorter than a node's:
   // a node may only be rebooting, a failed drive's cells are gone).
   int rebuild_drive_grace_s = 60;
+  // Planned maintenance (docs/design/maintenance.md), the manager's like the grace periods.
+  // [maintenance] window_s: a grant still away after this becomes an ordinary failure.
+  int maintenance_window_s = 1800;
+  // [maintenance] max_domains: failure domains in maintenance at once.
+  int maintenance_max_domains = 1;
+  // [maintenance] allow_degraded: grant while a PG is degraded or recovering.
+  bool maintenance_allow_degraded = false;
+  // [maintenance] min_spare: failures every PG must still survive with the domain away.
+  int maintenance_min_spare = 1;
   // [server] drive_probe_interval_s: how often each drive is probed (statvfs, label, a 4 KiB synced
   // write); a drive that fails is reported failed at once.
   int drive_probe_interval_s = 5;

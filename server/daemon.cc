@@ -94,6 +94,10 @@ Status Daemon::Init() {
   agent.recovery.node_grace_ms = int64_t{config_.rebuild_node_grace_s} * 1000;
   agent.recovery.rebalance_delay_ms = int64_t{config_.rebuild_rebalance_delay_s} * 1000;
   agent.recovery.drive_grace_ms = int64_t{config_.rebuild_drive_grace_s} * 1000;
+  agent.maintenance.window_ms = int64_t{config_.maintenance_window_s} * 1000;
+  agent.maintenance.max_domains = config_.maintenance_max_domains;
+  agent.maintenance.allow_degraded = config_.maintenance_allow_degraded;
+  agent.maintenance.min_spare = config_.maintenance_min_spare;
   CVFS_ASSIGN_OR_RETURN(agent_, control::ControlAgent::Start(std::move(agent)));
   RebuildWorkerOptions rebuild;
   rebuild.self = NodeId(config_.node_id);

@@ -32,6 +32,11 @@ void InitCommandLogging(const GlobalOptions& global);
 Result<std::unique_ptr<AdminClient>> ConnectAdmin(const GlobalOptions& global);
 // node_commands.cc: `cvfs node drain|undrain`.
 void RegisterNodeCommands(CLI::App& app, GlobalOptions& global, int* rc);
+// maintenance_commands.cc: `cvfs maintenance enter|exit|list`.
+void RegisterMaintenanceCommands(CLI::App& app, GlobalOptions& global, int* rc);
+// The human lines of a status's "maintenance" object (grants and queue), for `cvfs status`
+// and `cvfs maintenance list`.
+void PrintMaintenance(const nlohmann::json& maintenance);
 // drive_commands.cc: `cvfs drive add|replace|remove|unremove`.
 void RegisterDriveCommands(CLI::App& app, GlobalOptions& global, int* rc);
 

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
 
   CLI::App app{
       "cvfs: administer a ConvergeFS cluster (status, cluster setup, filesystems, drives, node "
-      "checks, scrub)."};
+      "checks, scrub, maintenance)."};
   app.set_version_flag("--version", "cvfs " CVFS_VERSION);
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the command: `cvfs status --cluster x`
@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   RegisterRebuildCommands(app, global, &rc);
   RegisterNodeCommands(app, global, &rc);
   RegisterDriveCommands(app, global, &rc);
+  RegisterMaintenanceCommands(app, global, &rc);
 
   try {
     app.parse(argc, argv);

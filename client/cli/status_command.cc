@@ -40,6 +40,11 @@ void PrintHuman(const nlohmann::json& s) {
     }
     std::printf("\n");
   }
+  const auto& maintenance = s.value("maintenance", nlohmann::json::object());
+  if (!maintenance.value("granted", nlohmann::json::array()).empty() ||
+      !maintenance.value("queue", nlohmann::json::array()).empty()) {
+    PrintMaintenance(maintenance);
+  }
   const auto& rebuild = s.value("rebuild", nlohmann::json::object());
   if (rebuild.value("active", false)) {
     std::printf("rebuild: %d PGs left, %s written, %s/s (cvfs rebuild status)\n",

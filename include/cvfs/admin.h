@@ -100,6 +100,19 @@ class AdminClient {
   // unknown node.
   virtual Result<nlohmann::json> DrainNode(const std::string& node, bool drain) = 0;
 
+  // Planned maintenance (docs/admin/maintenance.md). RequestMaintenance records a request
+  // for `node` (it must be in the map) with `reason` (at most 256 bytes) and its own window
+  // (`window_s` 0: the manager's [maintenance] window_s); asking again keeps the request's
+  // place in the queue. Returns {node, state "queued"|"granted", position, waiting_for}.
+  // kNotFound for an unknown node, kInvalidArgument for a bad reason or window.
+  virtual Result<nlohmann::json> RequestMaintenance(const std::string& node,
+                                                    const std::string& reason, int window_s) = 0;
+  // Withdraws `node`'s request, or ends its grant (the node, if running, then resyncs what
+  // it missed and the grant ends once it has). Returns {node, was "queued"|"granted"|"none"}.
+  virtual Result<nlohmann::json> EndMaintenance(const std::string& node) = 0;
+  // {granted, queue, recent} as in `cvfs status --json`'s "maintenance".
+  virtual Result<nlohmann::json> Maintenance() = 0;
+
   // Scrub (docs/admin/cli.md, `cvfs scrub`). ScrubStatus asks every up node (or only `node`)
   // for its scrubber's state and returns {nodes[] {node, pass, running, started_ms,
   // finished_ms, next_pass_ms, rate_bytes_per_s, bandwidth_limit_bytes_per_s, current{...},

@@ -113,8 +113,8 @@ TEST_CASE("status JSON: exact shape, union of map and live registrations, health
     std::vector<std::string> keys;
     for (auto& [k, v] : j.items()) keys.push_back(k);
     CHECK(keys == std::vector<std::string>{"cluster", "counts", "epoch", "failure_domains",
-                                           "filesystems", "healthy", "manager", "nodes",
-                                           "protection", "rebuild"});
+                                           "filesystems", "healthy", "maintenance", "manager",
+                                           "nodes", "protection", "rebuild"});
     CHECK(j["protection"] == "full");  // no filesystem: nothing lacks a cell
     CHECK(j["rebuild"]["active"] == false);
     CHECK(j["epoch"] == 1);
