@@ -9,7 +9,8 @@
 #   - Daemons started here get a clean environment (PATH HOME LANG SLURM_CONF and the
 #     marker below); Prolog/Epilog run with Slurm's own environment and no PATH at all.
 #     RebootProgram inherits slurmd's environment.
-#   - Bring-up takes one to two seconds.
+#   - Bring-up takes about a second on an idle machine (up to ~10 s measured with the
+#     machine loaded by other test clusters).
 #
 # Usage: [VAR=value ...] bash up.sh; then `source $CVFS_SLURM_DIR/env.sh` for SLURM_CONF.
 # Settings (environment, all optional):
