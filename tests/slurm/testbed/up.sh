@@ -77,6 +77,16 @@ for var in CVFS_SLURM_PROLOG CVFS_SLURM_EPILOG CVFS_SLURM_REBOOT_PROGRAM; do
   fi
 done
 
+# munged refuses a socket below a directory that others cannot search (observed: "Socket is
+# inaccessible: execute permissions for all required"), e.g. inside a test's mode-0700
+# temporary directory: say so before anything starts.
+parent=$(dirname "$(realpath -m "$DIR")")
+while [ "$parent" != / ]; do
+  if [ -d "$parent" ] && [ "$(($(stat -c '%#a' "$parent") & 1))" -eq 0 ]; then
+    die "$parent is not searchable by others (munged needs that above its socket); choose another CVFS_SLURM_DIR"
+  fi
+  parent=$(dirname "$parent")
+done
 rm -rf "$DIR"
 mkdir -p "$DIR"/{etc,state,log,run,bin,spool,tmp,hooks} "$DIR/munge"
 # munged refuses a socket directory others cannot search, and a key others can read.
