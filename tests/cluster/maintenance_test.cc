@@ -148,6 +148,13 @@ TEST_CASE(
     auto status = cluster.StatusJson();
     REQUIRE(status.ok());
     CHECK(TestCluster::NodeState(*status, cluster.node_id(one)) == "maintenance");
+    // People see the grant, its reason and the queue in `cvfs status`.
+    std::string human;
+    cluster.RunCli("status", &human);
+    INFO(human);
+    CHECK(human.find("maintenance: " + cluster.node_id(one)) != std::string::npos);
+    CHECK(human.find("kernel update") != std::string::npos);
+    CHECK(human.find("queued 1. " + cluster.node_id(other)) != std::string::npos);
   }
   const auto t_first = std::chrono::steady_clock::now();
   Reboot(cluster, one, std::chrono::seconds(3));
