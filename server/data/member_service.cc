@@ -142,8 +142,14 @@ Result<std::string> MemberService::PrepareCell(const net::RpcContext& context,
   }
   if (request.repair) {
     CVFS_RETURN_IF_ERROR(store->Rewrite(key, request.version, cell));
-  } else {
-    CVFS_RETURN_IF_ERROR(store->WritePending(key, request.version, cell));
+  } else if (Status st = store->WritePending(key, request.version, cell); !st.ok()) {
+    if (st.code() == ErrorCode::kAlreadyExists) {
+      // Another writer's prepare of a version committed here (a former primary's request
+      // delivered late): refused, the committed cell stays (docs/design/datapath.md).
+      LOG_WARN("data.prepare_refused cell={} version={} from={} reason=committed_here",
+               DescribeCellKey(key), request.version, context.peer_name);
+    }
+    return st;
   }
   return wire::EncodeEmptyReply();
 }

@@ -397,6 +397,7 @@ Result<uint64_t> StripeCoordinator::PrepareAndCommit(StripeOp& op, StripeState& 
   std::vector<bool> ok(width, false);
   int ok_count = 0;
   const Status* no_space = nullptr;
+  const Status* collision = nullptr;
   const Status* first_error = nullptr;
   for (int k = 0; k < width; ++k) {
     if (!targets[k]) continue;
@@ -407,9 +408,21 @@ Result<uint64_t> StripeCoordinator::PrepareAndCommit(StripeOp& op, StripeState& 
     }
     const Status& st = prepared[k].status();
     if (st.code() == ErrorCode::kNoSpace && no_space == nullptr) no_space = &st;
+    if (st.code() == ErrorCode::kAlreadyExists && collision == nullptr) collision = &st;
     if (first_error == nullptr) first_error = &st;
     LOG_WARN("data.prepare_failed stripe={} cell={} version={} error=\"{}\"", Describe(op.id), k,
              version, st.ToString());
+  }
+  if (collision != nullptr) {
+    // A member holds this version committed: another primary wrote the stripe meanwhile
+    // (this node's view of it is stale). Committing here would put two writes' cells under
+    // one version number; abort, and let the retry rediscover a version above both (the
+    // floor is already past this one).
+    CommitOrAbort(op, endpoint_, ok, /*commit=*/false, version, /*sync=*/false);
+    cache_.Invalidate(op.id);
+    return Status::Unavailable("write of " + Describe(op.id) + " v" + std::to_string(version) +
+                               " aborted: a member already holds that version committed (" +
+                               collision->ToString() + "); retry");
   }
   if (no_space != nullptr || ok_count < op.data_cells()) {
     // Abort what was prepared: the stripe keeps its old version everywhere.

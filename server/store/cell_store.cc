@@ -328,13 +328,20 @@ Status CellStore::Impl::WritePending(const CellKey& key, uint64_t version,
     int64_t cells_delta = 1;
     int64_t pending_delta = 1;
     for (const IndexEntry& old : *existing) {
+      if (old.version == version && old.state == CellState::kCommitted) {
+        // A prepare never un-commits a version: its write's commit had begun, so it may be
+        // acknowledged, and a prepare of the same number is another writer's (a former
+        // primary's request delivered late, after a partition healed). Replacing the
+        // committed bytes with a pending version would make the cell read as never written.
+        FreeExtents({entry.extent});
+        return Status::AlreadyExists("prepare of " + DescribeVersion(key, version) +
+                                     ": that version is committed here already");
+      }
       if (old.version == version) {
-        // Idempotent prepare: the new bytes replace this version (and it is pending again,
-        // so the cell has no committed version any more).
-        if (old.state == CellState::kCommitted) cache_.Erase(key);
+        // Idempotent prepare: the new bytes replace this pending version.
         dropped.push_back(old.extent);
         --cells_delta;
-        if (old.state == CellState::kPending) --pending_delta;
+        --pending_delta;
       } else if (old.version < version && old.state == CellState::kPending) {
         batch.Delete(key, old.version);
         dropped.push_back(old.extent);

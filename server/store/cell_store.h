@@ -121,10 +121,13 @@ class CellStore {
   CellStore& operator=(const CellStore&) = delete;
 
   // Writes `data` as version `version` of the cell, state pending; durable on return.
-  // Writing a version that is already stored replaces that version (idempotent retry of a
+  // Writing a version that is already stored pending replaces it (idempotent retry of a
   // prepare); other versions are untouched. Pending versions older than `version` are
-  // dropped (they belong to abandoned writes). kInvalidArgument for version 0 or data longer
-  // than kMaxCellBytes; kNoSpace when full.
+  // dropped (they belong to abandoned writes). kAlreadyExists, changing nothing, when
+  // `version` is committed here: a committed version is never made pending again (a
+  // prepare of its number is another writer's, e.g. a former primary's request delivered
+  // after a partition healed; Rewrite repairs a committed version). kInvalidArgument for
+  // version 0 or data longer than kMaxCellBytes; kNoSpace when full.
   Status WritePending(const CellKey& key, uint64_t version, std::span<const uint8_t> data);
 
   // Makes `version` the cell's committed version and drops every other version (older

@@ -254,6 +254,38 @@ TEST_CASE("cell store: pending versions, commit drops old, abort, versions list"
   CHECK(store->Rewrite(key, 9, repaired).code() == ErrorCode::kNotFound);
 }
 
+// A prepare of a version the cell holds committed is another writer's (fault suite seed 787:
+// a former primary's prepare delivered after a partition healed, same version number as the
+// new primary's acknowledged write): refused, and the committed bytes stay readable.
+TEST_CASE("cell store: a prepare never replaces a committed version", "[store]") {
+  TempDir dir;
+  auto store = OpenOrDie(OptionsIn(dir.path()));
+  std::mt19937_64 rng(787);
+  const CellKey key = Key(4, 2);
+  const auto committed = RandomBytes(rng, 12000);
+  REQUIRE(store->WritePending(key, 1, committed).ok());
+  REQUIRE(store->Commit(key, 1, false).ok());
+  const auto used = store->stats().used_bytes;
+  const Status late = store->WritePending(key, 1, RandomBytes(rng, 32768));
+  INFO(late.ToString());
+  CHECK(late.code() == ErrorCode::kAlreadyExists);
+  auto versions = store->Versions(key);
+  REQUIRE(versions.ok());
+  REQUIRE(versions->size() == 1);
+  CHECK((*versions)[0].version == 1);
+  CHECK((*versions)[0].state == CellState::kCommitted);
+  CHECK((*versions)[0].length == committed.size());
+  CHECK(ReadAll(*store, key, 0, committed.size()) == committed);
+  CHECK(store->stats().pending == 0);
+  CHECK(store->stats().used_bytes == used);  // the refused prepare's blocks were released
+  // Newer versions are prepared as before, and a same-version pending retry still replaces.
+  const auto v2 = RandomBytes(rng, 5000);
+  REQUIRE(store->WritePending(key, 2, RandomBytes(rng, 7000)).ok());
+  REQUIRE(store->WritePending(key, 2, v2).ok());
+  REQUIRE(store->Commit(key, 2, true).ok());
+  CHECK(ReadAll(*store, key, 0, v2.size()) == v2);
+}
+
 TEST_CASE("cell store: bad arguments", "[store]") {
   TempDir dir;
   auto store = OpenOrDie(OptionsIn(dir.path()));
@@ -863,8 +895,9 @@ TEST_CASE("cell store: the committed-entry cache stays exact under commit/rewrit
               if (!store->WritePending(k, v + 1000, bytes).ok() || !store->Abort(k, v + 1000).ok())
                 ++failures;
               break;
-            case 3:  // re-prepare of the committed version: no committed version until commit
-              if (!store->WritePending(k, v, bytes).ok() || !store->Commit(k, v, false).ok())
+            case 3:  // re-prepare of the committed version: refused, the version stays
+              if (store->WritePending(k, v, bytes).code() != ErrorCode::kAlreadyExists ||
+                  !store->Commit(k, v, false).ok())
                 ++failures;
               break;
             default:

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 
 #include "net/wire/data_messages.h"
 #include "net/wire/methods.h"
+#include "server/data/member_service.h"
 #include "tests/unit/server/datapath_cluster.h"
 
 using namespace cvfs;
@@ -231,6 +233,107 @@ TEST_CASE("interrupted writes left on members are rolled back or forward", "[dat
     }
     const auto stats = cluster->service(cluster->CellHolder(9, 0, 0)).coordinator_stats();
     CHECK(stats.rolled_forward >= 1);
+  }
+}
+
+// Fault suite seed 787: a primary partitioned in the middle of a write had sent PrepareCell
+// (version 1) to every member; its calls timed out, the client retried through the next
+// primary, which found no version and committed its own version 1. After the heal the old
+// prepares were delivered (a delayed request runs with a fresh budget) and replaced the
+// committed cells with pending ones: the acknowledged stripe read as never written (zeros).
+TEST_CASE("a former primary's prepare delivered late never un-commits an acknowledged stripe",
+          "[datapath]") {
+  auto cluster = StartCluster();
+  auto client = cluster->OpenClient();
+  REQUIRE(client.ok());
+  const auto& geometry = cluster->fs().geometry;
+  const uint64_t stripe = geometry.stripe_bytes();
+  const uint32_t cell_bytes = geometry.cell_bytes;
+  const uint64_t inode = 31;
+  std::mt19937_64 rng(31);
+  auto data = RandomBytes(rng, stripe);
+  REQUIRE((*client)->Write(inode, 0, data).ok());
+  server::CellKey key0{cluster->fs().id, inode, 0, 0};
+  auto versions = cluster->store(cluster->CellHolder(inode, 0, 0)).Versions(key0);
+  REQUIRE(versions.ok());
+  REQUIRE(versions->size() == 1);
+  const uint64_t version = versions->front().version;
+
+  SECTION("the old primary's prepare of the same version is refused on every member") {
+    // The old primary's staging buffer: its own cells of a write that it never committed.
+    const int old_primary = cluster->CellHolder(inode, 0, 0);
+    std::vector<uint8_t> staging(size_t(geometry.width()) * cell_bytes);
+    for (auto& b : staging) b = static_cast<uint8_t>(rng());
+    auto& caller = cluster->endpoint(old_primary);
+    auto region = caller.RegisterMemory(staging.data(), staging.size());
+    REQUIRE(region.ok());
+    for (int k = 0; k < geometry.width(); ++k) {
+      const int holder = cluster->CellHolder(inode, 0, k);
+      const uint8_t* cell = staging.data() + size_t(k) * cell_bytes;
+      server::CellKey key{cluster->fs().id, inode, 0, static_cast<uint16_t>(k)};
+      Status st;
+      if (holder == old_primary) {
+        st = cluster->store(holder).WritePending(key, version, {cell, cell_bytes});
+      } else {
+        std::vector<uint32_t> crcs;
+        server::BlockCrcs(cell, cell_bytes, &crcs);
+        net::wire::PrepareCellRequest m;
+        m.cell = {cluster->fs().id, inode, 0, static_cast<uint16_t>(k), 0};
+        m.version = version;
+        m.length = cell_bytes;
+        m.block_crcs = crcs;
+        m.source = (*region)->remote();
+        m.source_offset = uint64_t(k) * cell_bytes;
+        auto peer = caller.Connect(cluster->endpoint(holder).address(), 5s);
+        REQUIRE(peer.ok());
+        st = caller
+                 .Call(*peer, net::Method::kPrepareCell, net::wire::EncodePrepareCellRequest(m), 5s)
+                 .status();
+      }
+      INFO("cell " << k << ": " << st.ToString());
+      CHECK(st.code() == ErrorCode::kAlreadyExists);
+      auto now = cluster->store(holder).Versions(key);
+      REQUIRE(now.ok());
+      REQUIRE(!now->empty());
+      CHECK(now->front().version == version);
+      CHECK(now->front().state == server::CellState::kCommitted);
+    }
+    // Every reader still gets the acknowledged bytes, never zeros (before the fix every cell
+    // was left pending only, and the stripe read as never written).
+    auto fresh = cluster->OpenClient("fresh");
+    REQUIRE(fresh.ok());
+    const auto read = ReadAll(**fresh, inode, 0, stripe);
+    const bool all_zeros =
+        std::all_of(read.begin(), read.end(), [](std::byte b) { return b == std::byte{0}; });
+    CHECK_FALSE(all_zeros);
+    CHECK(FirstDifference(read, data) == -1);
+    CHECK(FirstDifference(ReadAll(**client, inode, 0, stripe), data) == -1);
+  }
+
+  SECTION("a primary whose next version is committed on a member aborts and retries above it") {
+    // Another primary committed version + 1 on one member meanwhile (this primary's cache
+    // still says `version`): committing version + 1 here too would mix two writes' cells.
+    const int other = cluster->CellHolder(inode, 0, 2);
+    server::CellKey key2{cluster->fs().id, inode, 0, 2};
+    std::vector<uint8_t> foreign(cell_bytes, 0x5c);
+    REQUIRE(cluster->store(other).WritePending(key2, version + 1, foreign).ok());
+    REQUIRE(cluster->store(other).Commit(key2, version + 1, true).ok());
+    Model model;
+    model.Write(0, data);
+    auto update = RandomBytes(rng, 3000);
+    Status st = (*client)->Write(inode, 100, update);
+    INFO(st.ToString());
+    REQUIRE(st.ok());
+    model.Write(100, update);
+    CHECK(FirstDifference(ReadAll(**client, inode, 0, stripe), model.Read(0, stripe)) == -1);
+    for (int k = 0; k < geometry.width(); ++k) {
+      server::CellKey key{cluster->fs().id, inode, 0, static_cast<uint16_t>(k)};
+      auto now = cluster->store(cluster->CellHolder(inode, 0, k)).Versions(key);
+      REQUIRE(now.ok());
+      REQUIRE(now->size() == 1);
+      CHECK(now->front().version > version + 1);
+      CHECK(now->front().state == server::CellState::kCommitted);
+    }
   }
 }
 
