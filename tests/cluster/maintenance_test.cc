@@ -77,25 +77,41 @@ void Reboot(TestCluster& cluster, int i, std::chrono::milliseconds down) {
   REQUIRE(cluster.StartNode(i).ok());
 }
 
+// A cluster of `nodes` (4+2 filesystem "scratch", 32 PGs, the given node grace period) with a
+// client and 40 files of 512 KiB written and verified through `before`.
+struct MaintenanceCluster {
+  FilesystemCluster started;
+  std::unique_ptr<FileSystem> mount;
+  std::unique_ptr<Workload> before;
+};
+MaintenanceCluster StartMaintenanceCluster(int nodes, int node_grace_s) {
+  ClusterOptions options;
+  options.nodes = nodes;
+  options.extra_config = {"[rebuild]", "node_grace_s = " + std::to_string(node_grace_s),
+                          "bandwidth_mib = 0"};
+  auto started = StartWithFilesystem(options, "scratch", "4+2", "32K --pgs 32");
+  INFO((started.ok() ? std::string() : started.status().ToString()));
+  REQUIRE(started.ok());
+  MaintenanceCluster c{std::move(started).value(), nullptr, nullptr};
+  auto mount = MountFileSystem(*c.started.cluster, "scratch", "client");
+  REQUIRE(mount.ok());
+  c.mount = std::move(mount).value();
+  c.before = std::make_unique<Workload>(*c.mount, "before", 3);
+  for (int i = 0; i < 40; ++i) REQUIRE(c.before->WriteAndVerify(512 * 1024).ok());
+  return c;
+}
+
 }  // namespace
 
 TEST_CASE(
     "two nodes asked at once enter maintenance one after the other and resync only what "
     "they missed",
     "[fault][maintenance]") {
-  ClusterOptions options;
-  options.nodes = 6;
-  options.extra_config = {"[rebuild]", "node_grace_s = 600", "bandwidth_mib = 0"};
-  auto started = StartWithFilesystem(options, "scratch", "4+2", "32K --pgs 32");
-  INFO((started.ok() ? std::string() : started.status().ToString()));
-  REQUIRE(started.ok());
-  auto& cluster = *started->cluster;
-  auto mount = MountFileSystem(cluster, "scratch", "client");
-  REQUIRE(mount.ok());
-  Workload before(**mount, "before", 3);
-  for (int i = 0; i < 40; ++i) REQUIRE(before.WriteAndVerify(512 * 1024).ok());
+  MaintenanceCluster c = StartMaintenanceCluster(6, 600);
+  auto& cluster = *c.started.cluster;
+  Workload& before = *c.before;
 
-  Workload during_a(**mount, "during-a", 4), during_b(**mount, "during-b", 5);
+  Workload during_a(*c.mount, "during-a", 4), during_b(*c.mount, "during-b", 5);
   BackgroundWorkload workload({&during_a, &during_b}, kFileBytes, std::chrono::milliseconds(50));
 
   // Both ask at once, each through its own `cvfs maintenance enter --wait`.
@@ -233,17 +249,9 @@ TEST_CASE(
 
 TEST_CASE("maintenance waits for a rebuild, and a node that outstays its window is rebuilt",
           "[fault][maintenance]") {
-  ClusterOptions options;
-  options.nodes = 8;
-  options.extra_config = {"[rebuild]", "node_grace_s = 3", "bandwidth_mib = 0"};
-  auto started = StartWithFilesystem(options, "scratch", "4+2", "32K --pgs 32");
-  INFO((started.ok() ? std::string() : started.status().ToString()));
-  REQUIRE(started.ok());
-  auto& cluster = *started->cluster;
-  auto mount = MountFileSystem(cluster, "scratch", "client");
-  REQUIRE(mount.ok());
-  Workload data(**mount, "data", 7);
-  for (int i = 0; i < 40; ++i) REQUIRE(data.WriteAndVerify(512 * 1024).ok());
+  MaintenanceCluster c = StartMaintenanceCluster(8, 3);
+  auto& cluster = *c.started.cluster;
+  Workload& data = *c.before;
 
   // A node fails: its PGs are degraded, then rebuilt after the grace period.
   cluster.KillNode(7);
