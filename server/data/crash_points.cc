@@ -38,17 +38,29 @@ Result<CrashPoint> ParseCrashPoint(std::string_view name) {
 
 Result<CrashPoints> CrashPoints::FromConfig(std::string_view configured) {
   const char* env = std::getenv("CVFS_CRASH_AT");
-  CVFS_ASSIGN_OR_RETURN(CrashPoint point,
-                        ParseCrashPoint(env != nullptr ? std::string_view(env) : configured));
+  std::string_view name = env != nullptr ? std::string_view(env) : configured;
+  constexpr std::string_view kStop = ":stop";
+  const bool stop = name.size() > kStop.size() && name.ends_with(kStop);
+  if (stop) name.remove_suffix(kStop.size());
+  CVFS_ASSIGN_OR_RETURN(CrashPoint point, ParseCrashPoint(name));
   if (point != CrashPoint::kNone) {
-    LOG_WARN("data.crash_point_armed point={} source={}", CrashPointName(point),
-             env != nullptr ? "CVFS_CRASH_AT" : "config");
+    LOG_WARN("data.crash_point_armed point={} action={} source={}", CrashPointName(point),
+             stop ? "stop" : "kill", env != nullptr ? "CVFS_CRASH_AT" : "config");
   }
-  return CrashPoints(point);
+  return CrashPoints(point, stop);
 }
 
 void CrashPoints::Reach(CrashPoint point, std::string_view what) const {
   if (!Armed(point)) return;
+  if (stop_) {
+    if (stopped_->exchange(true)) return;
+    LOG_ERROR("data.crash_point point={} write=\"{}\": crash_at {}, raising SIGSTOP",
+              CrashPointName(point), what, CrashPointName(point));
+    spdlog::default_logger()->flush();
+    std::raise(SIGSTOP);
+    LOG_WARN("data.crash_point_resumed point={} write=\"{}\"", CrashPointName(point), what);
+    return;
+  }
   // "crash_at <point>" is the phrase tests look for in the log.
   LOG_ERROR("data.crash_point point={} write=\"{}\": crash_at {}, raising SIGKILL",
             CrashPointName(point), what, CrashPointName(point));

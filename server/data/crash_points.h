@@ -8,10 +8,15 @@
 // (a cross-PG mkdir's directory inode made, its entry not yet added).
 // Configured by `[debug] crash_at` in the cvfsd config or CVFS_CRASH_AT (the environment
 // wins); "" disables. Reaching the armed point logs `data.crash_point point=...` and raises
-// SIGKILL (no clean-up runs, as in a power cut of the process).
+// SIGKILL (no clean-up runs, as in a power cut of the process). With the suffix ":stop"
+// (e.g. "after_parity:stop") it raises SIGSTOP instead, once: the process freezes there
+// until a SIGCONT, so a test can change the world (stop the members, cut the network) at
+// exactly that step of a write and then let the write go on.
 // Thread-safety: immutable after construction.
 #pragma once
 
+#include <atomic>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -37,15 +42,19 @@ class CrashPoints {
   // `configured`: the config file's value; CVFS_CRASH_AT overrides it when set.
   static Result<CrashPoints> FromConfig(std::string_view configured);
   CrashPoints() = default;
-  explicit CrashPoints(CrashPoint armed) : armed_(armed) {}
+  explicit CrashPoints(CrashPoint armed, bool stop = false) : armed_(armed), stop_(stop) {}
 
   CrashPoint armed() const { return armed_; }
   bool Armed(CrashPoint point) const { return armed_ == point && point != CrashPoint::kNone; }
-  // Kills the process if `point` is armed; `what` names the write for the log line.
+  // Kills (or, with ":stop", freezes once) the process if `point` is armed; `what` names
+  // the write for the log line.
   void Reach(CrashPoint point, std::string_view what) const;
 
  private:
   CrashPoint armed_ = CrashPoint::kNone;
+  bool stop_ = false;
+  // ":stop" points freeze the first write only (later ones pass).
+  std::shared_ptr<std::atomic<bool>> stopped_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace cvfs::server

@@ -497,11 +497,25 @@ Result<uint64_t> StripeCoordinator::PrepareAndCommit(StripeOp& op, StripeState& 
     if (op.route.up[k] && !committed[k]) NoteMissed(op, k);
   }
 
+  // Acknowledge only a write that survives any P failures: recovery rolls a version forward
+  // only if a member that answers holds it committed, so at least P + 1 members (or every
+  // member that prepared, when fewer did) must have confirmed their commit. Otherwise the
+  // primary could be the only committed member, and its loss would roll the acknowledged
+  // write back. The client retries; the retry's discovery settles this version first.
+  const int confirmed = static_cast<int>(std::count(committed.begin(), committed.end(), true));
+  const int needed = std::min(op.width() - op.data_cells() + 1, ok_count);
+  if (confirmed < needed) {
+    cache_.Invalidate(op.id);
+    return Status::Unavailable(
+        "write of " + Describe(op.id) + " v" + std::to_string(version) + ": only " +
+        std::to_string(confirmed) + " members confirmed the commit (" + std::to_string(needed) +
+        " needed to survive " + std::to_string(op.width() - op.data_cells()) + " failures); retry");
+  }
   state.version = version;
   state.lengths = lengths;
   state.current = committed;
   // A member that prepared but did not confirm its commit is resolved by the next discovery.
-  state.valid = std::count(committed.begin(), committed.end(), true) == ok_count;
+  state.valid = confirmed == ok_count;
   cache_.Put(op.id, state);
   return version;
 }
