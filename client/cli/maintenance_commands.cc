@@ -125,7 +125,18 @@ void RegisterMaintenanceCommands(CLI::App& app, GlobalOptions& global, int* rc) 
       if (std::chrono::steady_clock::now() >= deadline) {
         // Granted at the last moment and ended here: the node resyncs, and the caller,
         // told "timeout", does not reboot.
-        (void)(*admin)->EndMaintenance(*node);
+        auto withdrawn = (*admin)->EndMaintenance(*node);
+        if (!withdrawn.ok()) {
+          // Left queued, it could be granted later while nobody reboots the node (harmless:
+          // a running node is brought back when its window ends, but say so).
+          *rc = Fail("maintenance enter " + *node + ": not granted within " +
+                         std::to_string(*timeout_s) +
+                         " s, and the request could not be withdrawn (run `cvfs maintenance "
+                         "exit " +
+                         *node + "`)",
+                     withdrawn.status());
+          return;
+        }
         std::fprintf(stderr,
                      "cvfs: maintenance enter %s: not granted within %d s (%s); request "
                      "withdrawn\n",
@@ -137,8 +148,11 @@ void RegisterMaintenanceCommands(CLI::App& app, GlobalOptions& global, int* rc) 
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       auto all = (*admin)->Maintenance();
       if (!all.ok()) {
-        *rc = Fail("maintenance enter " + *node, all.status());
-        return;
+        // A slow or briefly unreachable etcd does not end the wait: the request is
+        // recorded, and the deadline above bounds how long we keep asking.
+        std::fprintf(stderr, "%s: could not read the maintenance state (%s); still waiting\n",
+                     node->c_str(), all.status().ToString().c_str());
+        continue;
       }
       state = control::MaintenanceStateOf(*all, *node);
     }
