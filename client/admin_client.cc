@@ -143,11 +143,8 @@ class EtcdAdminClient final : public AdminClient {
     CVFS_ASSIGN_OR_RETURN(nlohmann::json state, MaintenanceOf(node));
     CVFS_ASSIGN_OR_RETURN(control::KeyLayout keys, ExistingCluster());
     CVFS_RETURN_IF_ERROR(etcd_->Delete(keys.MaintenanceRequest(NodeId(node))).status());
-    const std::string was = state.value("state", "none");
-    return nlohmann::json{{"node", node},
-                          {"was", was == "granted"  ? was
-                                  : was == "queued" ? was
-                                                    : "none"}};
+    // MaintenanceStateOf answers "granted", "queued" or "none".
+    return nlohmann::json{{"node", node}, {"was", state.value("state", "none")}};
   }
 
   Result<nlohmann::json> Maintenance() override {

@@ -321,13 +321,11 @@ TEST_CASE("maintenance waits for a rebuild, and a node that outstays its window 
       },
       std::chrono::seconds(30));
   REQUIRE(expired.ok());
-  CHECK(CountInFile(cluster.log_path(1), "outlasted its window") +
-            CountInFile(cluster.log_path(2), "outlasted its window") +
-            CountInFile(cluster.log_path(3), "outlasted its window") +
-            CountInFile(cluster.log_path(4), "outlasted its window") +
-            CountInFile(cluster.log_path(5), "outlasted its window") +
-            CountInFile(cluster.log_path(6), "outlasted its window") >
-        0);
+  int expiry_lines = 0;  // in the log of whichever node manages
+  for (int i = 1; i < cluster.size(); ++i) {
+    expiry_lines += CountInFile(cluster.log_path(i), "outlasted its window");
+  }
+  CHECK(expiry_lines > 0);
   auto rebuilt = cluster.WaitForStatus(
       [&](const nlohmann::json& s) {
         if (FsState(s) != "full") return false;
