@@ -2,6 +2,7 @@
 // arguments, an unreachable etcd, a missing cluster and a duplicate create, and a stable
 // `status --json` shape.
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
@@ -62,6 +63,9 @@ TEST_CASE("cvfs against an unreachable etcd, a missing and a duplicate cluster")
   CHECK(json["nodes"].empty());
   CHECK(json.contains("epoch"));
   CHECK(json.contains("manager"));
+  etcd->reset();
+  std::error_code ec;
+  std::filesystem::remove_all(*dir, ec);
 }
 
 TEST_CASE("status --json shape on a running cluster") {
