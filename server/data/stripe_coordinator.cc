@@ -55,8 +55,24 @@ std::vector<Result<std::string>> FanOut(
     }
     group.Start(k, *op.peer[k], method, payload(k), timeout);
   }
+  const bool fenced = method == net::Method::kPrepareCell || method == net::Method::kCommitCell ||
+                      method == net::Method::kAbortCell || method == net::Method::kCellVersions;
   for (int k = 0; k < width; ++k) {
-    if (cells[k] && op.local[k] != nullptr) group.Set(k, local(k, op.local[k]));
+    if (!cells[k] || op.local[k] == nullptr) continue;
+    PrimaryFence::Ticket ticket;
+    if (fenced && op.fence != nullptr) {
+      const net::wire::CellAddress address = op.Address(k);
+      auto admitted = op.fence->Admit(address.fs_id, address.pg, address.epoch);
+      if (!admitted.ok()) {
+        LOG_WARN("data.fenced call={} stripe={} cell={} epoch={} local=true error=\"{}\"",
+                 net::MethodId(method), Describe(op.id), k, address.epoch,
+                 admitted.status().ToString());
+        group.Set(k, admitted.status());
+        continue;
+      }
+      ticket = std::move(admitted).value();
+    }
+    group.Set(k, local(k, op.local[k]));
   }
   if (meanwhile) meanwhile();
   group.Wait();
@@ -213,6 +229,7 @@ Result<StripeCoordinator::StripeOp> StripeCoordinator::Begin(uint32_t fs_id, uin
   op.peer.assign(width, std::nullopt);
   op.address.assign(width, std::string());
   op.peers = &peers_;
+  op.fence = &local_.fence();
   for (int k = 0; k < width; ++k) {
     if (!op.route.up[k]) continue;
     const PgMember& member = op.route.member(k);
@@ -331,6 +348,18 @@ Result<uint64_t> StripeCoordinator::WriteRange(StripeOp& op, StripeState& state,
     Status st = ReadOldCells(op, state, wanted, old_max, staging);
     if (!st.ok()) {
       if (op.discard_staging) staging.Discard();
+      // Whatever failed, the cached view of this stripe is suspect: never let it make the
+      // failure sticky. A cached view may be stale (the cells moved to a newer version under
+      // another primary while this one was cut off): ask the members once more and redo the
+      // write on what they hold now. A view just discovered is not asked about again.
+      cache_.Invalidate(op.id);
+      if (state.from_cache) {
+        LOG_WARN("data.rmw_stale_view stripe={} version={} error=\"{}\"; rediscovering",
+                 Describe(op.id), state.version, st.ToString());
+        staging = {};
+        CVFS_ASSIGN_OR_RETURN(state, LoadState(op));
+        return WriteRange(op, state, offset, length, fill);
+      }
       return st.WithContext("read-modify-write of " + Describe(op.id));
     }
   }

@@ -28,10 +28,12 @@ Result<StripeState> StripeCoordinator::LoadState(StripeOp& op,
   std::optional<StripeState> cached = cache_.Get(op.id);
   if (cached && cached->valid) {
     if (meanwhile) meanwhile();
+    cached->from_cache = true;
     return *cached;
   }
   CVFS_ASSIGN_OR_RETURN(StripeState state, Discover(op, meanwhile));
   if (cached) state.next_version = std::max(state.next_version, cached->next_version);
+  state.from_cache = false;
   cache_.Put(op.id, state);
   return state;
 }

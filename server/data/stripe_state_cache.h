@@ -24,6 +24,7 @@ struct StripeState {
   std::vector<uint32_t> lengths;  // per cell: its stored length at `version`
   std::vector<bool> current;      // per cell: its member holds `version` committed
   bool valid = false;             // false: rediscover before trusting version/lengths
+  bool from_cache = false;        // set by the coordinator's LoadState: a cache hit
 
   int current_count() const {
     int n = 0;

@@ -17,6 +17,7 @@
 #include <random>
 #include <vector>
 
+#include "core/erasure_code.h"
 #include "net/wire/data_messages.h"
 #include "net/wire/methods.h"
 #include "server/data/member_service.h"
@@ -335,6 +336,158 @@ TEST_CASE("a former primary's prepare delivered late never un-commits an acknowl
       CHECK(now->front().state == server::CellState::kCommitted);
     }
   }
+}
+
+TEST_CASE("a primary whose cached view went stale rediscovers instead of failing the write",
+          "[datapath]") {
+  // Fault run seed 1329: a primary's cache said the stripe was at v892 while its cells had
+  // moved on under another primary, and every partial write failed its read of the old
+  // cells ("only 0 of 6 cells readable") until the next map epoch.
+  auto cluster = StartCluster();
+  auto client = cluster->OpenClient();
+  REQUIRE(client.ok());
+  const auto& geometry = cluster->fs().geometry;
+  const uint64_t stripe = geometry.stripe_bytes();
+  const uint32_t cell_bytes = geometry.cell_bytes;
+  const int n = geometry.data_cells;
+  const int width = geometry.width();
+  const uint64_t inode = 37;
+  std::mt19937_64 rng(37);
+  auto data = RandomBytes(rng, stripe);
+  REQUIRE((*client)->Write(inode, 0, data).ok());  // the primary caches this version
+  server::CellKey key0{cluster->fs().id, inode, 0, 0};
+  auto versions = cluster->store(cluster->CellHolder(inode, 0, 0)).Versions(key0);
+  REQUIRE(versions.ok());
+  REQUIRE(versions->size() == 1);
+  const uint64_t version = versions->front().version;
+
+  // Another primary's whole-stripe write, committed on every member at a version above the
+  // cached one; committing it drops the cached version's cells.
+  std::vector<uint8_t> foreign(size_t(width) * cell_bytes);
+  for (size_t i = 0; i < size_t(n) * cell_bytes; ++i) foreign[i] = static_cast<uint8_t>(rng());
+  std::vector<const uint8_t*> data_cells;
+  std::vector<uint8_t*> parity_cells;
+  for (int k = 0; k < width; ++k) {
+    if (k < n) data_cells.push_back(foreign.data() + size_t(k) * cell_bytes);
+    if (k >= n) parity_cells.push_back(foreign.data() + size_t(k) * cell_bytes);
+  }
+  auto code = ErasureCode::Create(n, width - n);
+  REQUIRE(code.ok());
+  REQUIRE(code->Encode(data_cells.data(), parity_cells.data(), cell_bytes).ok());
+  for (int k = 0; k < width; ++k) {
+    server::CellKey key{cluster->fs().id, inode, 0, static_cast<uint16_t>(k)};
+    auto& store = cluster->store(cluster->CellHolder(inode, 0, k));
+    REQUIRE(
+        store.WritePending(key, version + 5, {foreign.data() + size_t(k) * cell_bytes, cell_bytes})
+            .ok());
+    REQUIRE(store.Commit(key, version + 5, true).ok());
+    auto now = store.Versions(key);
+    REQUIRE(now.ok());
+    REQUIRE(now->size() == 1);  // the cached version is gone from every member
+  }
+
+  // A partial write through the primary with the stale view: it must rediscover and land on
+  // top of the other primary's write (before the fix: kCorruption, every time).
+  Model model;
+  model.Write(0, std::vector<std::byte>(
+                     reinterpret_cast<const std::byte*>(foreign.data()),
+                     reinterpret_cast<const std::byte*>(foreign.data()) + size_t(n) * cell_bytes));
+  auto update = RandomBytes(rng, 5000);
+  Status st = (*client)->Write(inode, 1234, update);
+  INFO(st.ToString());
+  REQUIRE(st.ok());
+  model.Write(1234, update);
+  CHECK(FirstDifference(ReadAll(**client, inode, 0, stripe), model.Read(0, stripe)) == -1);
+  for (int k = 0; k < width; ++k) {
+    server::CellKey key{cluster->fs().id, inode, 0, static_cast<uint16_t>(k)};
+    auto now = cluster->store(cluster->CellHolder(inode, 0, k)).Versions(key);
+    REQUIRE(now.ok());
+    REQUIRE(now->size() == 1);
+    CHECK(now->front().version > version + 5);
+  }
+}
+
+TEST_CASE(
+    "a deposed primary's late prepare and commit are refused by members that saw its "
+    "successor",
+    "[datapath]") {
+  auto cluster = StartCluster();
+  auto client = cluster->OpenClient();
+  REQUIRE(client.ok());
+  const auto& geometry = cluster->fs().geometry;
+  const uint64_t stripe = geometry.stripe_bytes();
+  const uint32_t cell_bytes = geometry.cell_bytes;
+  const uint64_t inode = 41;
+  std::mt19937_64 rng(41);
+  auto first = RandomBytes(rng, stripe);
+  REQUIRE((*client)->Write(inode, 0, first).ok());
+  const uint64_t old_epoch = cluster->map().epoch.value;
+  const uint32_t pg = PlacementGroupOf(inode, 0, cluster->fs().pg_count);
+
+  // The primary is cut off: the map says it is down and a new primary takes the PG over and
+  // acknowledges a write of the whole stripe.
+  const int old_primary = cluster->CellHolder(inode, 0, 0);
+  cluster->SetNodeState(old_primary, NodeState::kDown);
+  auto second = RandomBytes(rng, stripe);
+  REQUIRE((*client)->Write(inode, 0, second).ok());
+  server::CellKey key1{cluster->fs().id, inode, 0, 1};
+  auto versions = cluster->store(cluster->CellHolder(inode, 0, 1)).Versions(key1);
+  REQUIRE(versions.ok());
+  REQUIRE(versions->size() == 1);
+  const uint64_t acknowledged = versions->front().version;
+
+  // The old primary, still on its old map, delivers a write it had begun: a prepare of a
+  // version above the acknowledged one (its floor was raised by earlier attempts), then the
+  // commit. Without the fence the commit replaces the acknowledged version on every member.
+  const uint64_t late = acknowledged + 1;
+  std::vector<uint8_t> staging(size_t(geometry.width()) * cell_bytes);
+  for (auto& b : staging) b = static_cast<uint8_t>(rng());
+  auto& caller = cluster->endpoint(old_primary);
+  auto region = caller.RegisterMemory(staging.data(), staging.size());
+  REQUIRE(region.ok());
+  int refused = 0;
+  for (int k = 0; k < geometry.width(); ++k) {
+    const int holder = cluster->CellHolder(inode, 0, k);
+    if (holder == old_primary) continue;
+    auto peer = caller.Connect(cluster->endpoint(holder).address(), 5s);
+    REQUIRE(peer.ok());
+    net::wire::CellAddress address{cluster->fs().id, inode, 0, static_cast<uint16_t>(k), 0,
+                                   old_epoch,        pg};
+    const uint8_t* cell = staging.data() + size_t(k) * cell_bytes;
+    std::vector<uint32_t> crcs;
+    server::BlockCrcs(cell, cell_bytes, &crcs);
+    net::wire::PrepareCellRequest prepare;
+    prepare.cell = address;
+    prepare.version = late;
+    prepare.length = cell_bytes;
+    prepare.block_crcs = crcs;
+    prepare.source = (*region)->remote();
+    prepare.source_offset = uint64_t(k) * cell_bytes;
+    Status prepared = caller
+                          .Call(*peer, net::Method::kPrepareCell,
+                                net::wire::EncodePrepareCellRequest(prepare), 5s)
+                          .status();
+    Status committed = caller
+                           .Call(*peer, net::Method::kCommitCell,
+                                 net::wire::EncodeCellVersionRequest({address, late, true}), 5s)
+                           .status();
+    INFO("cell " << k << ": prepare " << prepared.ToString() << ", commit "
+                 << committed.ToString());
+    CHECK(prepared.code() == ErrorCode::kConflict);
+    CHECK(committed.code() == ErrorCode::kConflict);
+    refused += prepared.code() == ErrorCode::kConflict;
+    server::CellKey key{cluster->fs().id, inode, 0, static_cast<uint16_t>(k)};
+    auto now = cluster->store(holder).Versions(key);
+    REQUIRE(now.ok());
+    REQUIRE(now->size() == 1);
+    CHECK(now->front().version == acknowledged);
+    CHECK(now->front().state == server::CellState::kCommitted);
+  }
+  CHECK(refused >= geometry.width() - 1);
+  // Every reader gets the acknowledged write, not the deposed primary's bytes.
+  auto fresh = cluster->OpenClient("fresh");
+  REQUIRE(fresh.ok());
+  CHECK(FirstDifference(ReadAll(**fresh, inode, 0, stripe), second) == -1);
 }
 
 TEST_CASE("a flipped byte is caught by CRC32C, read around, reported and repaired", "[datapath]") {
