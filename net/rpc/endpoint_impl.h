@@ -94,6 +94,8 @@ class RpcEndpoint::Impl {
   // How long a parked progress thread sleeps before it re-checks for drivers and scans
   // deadlines; also the longest it stays parked after the last driver left.
   static constexpr auto kParkInterval = std::chrono::milliseconds(1);
+  // Shutdown waits at most this long for sends still in the provider to complete.
+  static constexpr auto kShutdownDrain = std::chrono::seconds(1);
 
   ~Impl();
   Status Init(RpcOptions options);
