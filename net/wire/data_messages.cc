@@ -41,10 +41,10 @@ fb::Region ToWire(const RemoteRegion& r) { return fb::Region(r.address, r.key, r
 RemoteRegion FromWire(const fb::Region& r) { return {r.address(), r.key(), r.length()}; }
 
 fb::CellAddress ToWire(const CellAddress& c) {
-  return fb::CellAddress(c.inode, c.stripe, c.fs_id, c.cell_index, c.drive_index);
+  return fb::CellAddress(c.inode, c.stripe, c.epoch, c.fs_id, c.pg, c.cell_index, c.drive_index);
 }
 CellAddress FromWire(const fb::CellAddress& c) {
-  return {c.fs_id(), c.inode(), c.stripe(), c.cell_index(), c.drive_index()};
+  return {c.fs_id(), c.inode(), c.stripe(), c.cell_index(), c.drive_index(), c.epoch(), c.pg()};
 }
 
 std::string Finish(flatbuffers::FlatBufferBuilder& b) {

@@ -32,6 +32,10 @@ struct CellAddress {
   uint64_t stripe = 0;
   uint16_t cell_index = 0;
   uint16_t drive_index = 0;  // the member's drive (index into its NodeRecord::drives)
+  // The sending coordinator's map epoch and the stripe's PG, for the member's fence against
+  // a deposed primary (server/data/primary_fence.h); epoch 0: not fenced.
+  uint64_t epoch = 0;
+  uint32_t pg = 0;
 };
 
 struct WriteStripeRequest {

@@ -101,6 +101,17 @@ Result<CellStore*> MemberService::Store(uint16_t drive_index) const {
   return stores_[drive_index];
 }
 
+Result<PrimaryFence::Ticket> MemberService::Admit(const wire::CellAddress& cell, const char* call,
+                                                  const net::RpcContext& context) {
+  auto ticket = fence_.Admit(cell.fs_id, cell.pg, cell.epoch, context.peer_name);
+  if (!ticket.ok()) {
+    LOG_WARN("data.fenced call={} cell={} epoch={} from={} error=\"{}\"", call,
+             DescribeCellKey(ToCellKey(cell)), cell.epoch, context.peer_name,
+             ticket.status().ToString());
+  }
+  return ticket;
+}
+
 Result<std::string> MemberService::PrepareCell(const net::RpcContext& context,
                                                std::string_view payload) {
   CVFS_ASSIGN_OR_RETURN(wire::PrepareCellRequest request, wire::DecodePrepareCellRequest(payload));
@@ -140,6 +151,7 @@ Result<std::string> MemberService::PrepareCell(const net::RpcContext& context,
     }
     cell = std::span<const uint8_t>(buffer.data(), request.length);
   }
+  CVFS_ASSIGN_OR_RETURN(PrimaryFence::Ticket ticket, Admit(request.cell, "prepare", context));
   if (request.repair) {
     CVFS_RETURN_IF_ERROR(store->Rewrite(key, request.version, cell));
   } else if (Status st = store->WritePending(key, request.version, cell); !st.ok()) {
@@ -154,16 +166,20 @@ Result<std::string> MemberService::PrepareCell(const net::RpcContext& context,
   return wire::EncodeEmptyReply();
 }
 
-Result<std::string> MemberService::CommitCell(const net::RpcContext&, std::string_view payload) {
+Result<std::string> MemberService::CommitCell(const net::RpcContext& context,
+                                              std::string_view payload) {
   CVFS_ASSIGN_OR_RETURN(wire::CellVersionRequest request, wire::DecodeCellVersionRequest(payload));
   CVFS_ASSIGN_OR_RETURN(CellStore * store, Store(request.cell.drive_index));
+  CVFS_ASSIGN_OR_RETURN(PrimaryFence::Ticket ticket, Admit(request.cell, "commit", context));
   CVFS_RETURN_IF_ERROR(store->Commit(ToCellKey(request.cell), request.version, request.sync));
   return wire::EncodeEmptyReply();
 }
 
-Result<std::string> MemberService::AbortCell(const net::RpcContext&, std::string_view payload) {
+Result<std::string> MemberService::AbortCell(const net::RpcContext& context,
+                                             std::string_view payload) {
   CVFS_ASSIGN_OR_RETURN(wire::CellVersionRequest request, wire::DecodeCellVersionRequest(payload));
   CVFS_ASSIGN_OR_RETURN(CellStore * store, Store(request.cell.drive_index));
+  CVFS_ASSIGN_OR_RETURN(PrimaryFence::Ticket ticket, Admit(request.cell, "abort", context));
   CVFS_RETURN_IF_ERROR(store->Abort(ToCellKey(request.cell), request.version));
   return wire::EncodeEmptyReply();
 }
@@ -200,10 +216,12 @@ Result<std::string> MemberService::ListStripes(const net::RpcContext& context,
   return wire::EncodeListStripesReply(reply);
 }
 
-Result<std::string> MemberService::CellVersions(const net::RpcContext&, std::string_view payload) {
+Result<std::string> MemberService::CellVersions(const net::RpcContext& context,
+                                                std::string_view payload) {
   CVFS_ASSIGN_OR_RETURN(wire::CellVersionsRequest request,
                         wire::DecodeCellVersionsRequest(payload));
   CVFS_ASSIGN_OR_RETURN(CellStore * store, Store(request.cell.drive_index));
+  CVFS_ASSIGN_OR_RETURN(PrimaryFence::Ticket ticket, Admit(request.cell, "versions", context));
   CVFS_ASSIGN_OR_RETURN(std::vector<CellVersion> versions,
                         store->Versions(ToCellKey(request.cell)));
   wire::CellVersionsReply reply;

@@ -10,6 +10,8 @@
 //     transit), then CellStore::WritePending (or Rewrite for a repair). OK = durable.
 //   - CommitCell / AbortCell: CellStore::Commit / Abort.
 //   - CellVersions: every stored version (pending and committed) of the cell.
+//   - PrepareCell, CommitCell, AbortCell and CellVersions first pass the PrimaryFence with the
+//     epoch and PG the cell address carries: kConflict for a deposed primary's call.
 //   - ReadCell: CellStore::Read of the range (verifying block CRCs), then RMA into the
 //     caller's region, or inline in the reply for <= 16 KiB. A cell with no committed version
 //     answers version 0 and sends nothing (the caller fills zeros).
@@ -29,6 +31,7 @@
 #include "net/registered_pool.h"
 #include "net/rpc.h"
 #include "net/wire/data_messages.h"
+#include "server/data/primary_fence.h"
 #include "server/store/cell_store.h"
 
 namespace cvfs::server {
@@ -78,8 +81,17 @@ class MemberService {
   // The store of `drive_index`, or kInvalidArgument.
   Result<CellStore*> Store(uint16_t drive_index) const;
 
+  // This node's fence against deposed primaries; the local coordinator's calls on its own
+  // stores pass it too (stripe_coordinator.cc FanOut).
+  PrimaryFence& fence() { return fence_; }
+
  private:
+  // Passes `cell`'s epoch and PG through the fence; logs a refusal.
+  Result<PrimaryFence::Ticket> Admit(const net::wire::CellAddress& cell, const char* call,
+                                     const net::RpcContext& context);
+
   net::RpcEndpoint& endpoint_;
+  PrimaryFence fence_;
   mutable std::shared_mutex stores_mu_;
   DriveStores stores_;  // guarded by stores_mu_; grows only (AddStore)
   net::RegisteredBufferPool& pool_;

@@ -15,6 +15,7 @@
 #include "core/stripe_routing.h"
 #include "net/call_group.h"
 #include "net/wire/data_messages.h"
+#include "server/data/primary_fence.h"
 #include "server/data/stripe_coordinator.h"
 
 namespace cvfs::server {
@@ -30,14 +31,20 @@ struct StripeCoordinator::StripeOp {
   std::vector<std::optional<net::PeerId>> peer;  // per cell: connected remote member
   std::vector<std::string> address;              // per cell: the member's fabric address
   net::PeerCache* peers = nullptr;               // to skip members that stop answering
-  bool discard_staging = false;  // a remote call failed: a late RMA may still hit staging
+  PrimaryFence* fence = nullptr;  // this node's (MemberService::fence): local calls pass it too
+  bool discard_staging = false;   // a remote call failed: a late RMA may still hit staging
 
   int width() const { return geometry.width(); }
   int data_cells() const { return geometry.data_cells; }
   // The wire address of cell `k` on its member.
   net::wire::CellAddress Address(int k) const {
-    return {id.fs_id, id.inode, id.stripe, static_cast<uint16_t>(k),
-            static_cast<uint16_t>(route.member(k).drive_index)};
+    return {id.fs_id,
+            id.inode,
+            id.stripe,
+            static_cast<uint16_t>(k),
+            static_cast<uint16_t>(route.member(k).drive_index),
+            map->epoch.value,
+            route.pg->id};
   }
   CellKey Key(int k) const {
     return CellKey{id.fs_id, id.inode, id.stripe, static_cast<uint16_t>(k)};
@@ -48,7 +55,8 @@ struct StripeCoordinator::StripeOp {
 };
 
 // Runs one member operation on every cell in `cells`, in parallel: remote members get
-// `method` with `payload(k)`, local ones run `local(k, store)` on this thread meanwhile,
+// `method` with `payload(k)`, local ones run `local(k, store)` on this thread meanwhile
+// (past this node's PrimaryFence, as the member handlers do, for the fenced methods),
 // then `meanwhile` (if any) runs on this thread while the remote calls are still out.
 // Returns one result per cell (unset cells: kUnavailable "not asked").
 std::vector<Result<std::string>> FanOut(

@@ -407,6 +407,89 @@ TEST_CASE("a primary whose cached view went stale rediscovers instead of failing
   }
 }
 
+TEST_CASE(
+    "a deposed primary's late prepare and commit are refused by members that saw its "
+    "successor",
+    "[datapath]") {
+  auto cluster = StartCluster();
+  auto client = cluster->OpenClient();
+  REQUIRE(client.ok());
+  const auto& geometry = cluster->fs().geometry;
+  const uint64_t stripe = geometry.stripe_bytes();
+  const uint32_t cell_bytes = geometry.cell_bytes;
+  const uint64_t inode = 41;
+  std::mt19937_64 rng(41);
+  auto first = RandomBytes(rng, stripe);
+  REQUIRE((*client)->Write(inode, 0, first).ok());
+  const uint64_t old_epoch = cluster->map().epoch.value;
+  const uint32_t pg = PlacementGroupOf(inode, 0, cluster->fs().pg_count);
+
+  // The primary is cut off: the map says it is down and a new primary takes the PG over and
+  // acknowledges a write of the whole stripe.
+  const int old_primary = cluster->CellHolder(inode, 0, 0);
+  cluster->SetNodeState(old_primary, NodeState::kDown);
+  auto second = RandomBytes(rng, stripe);
+  REQUIRE((*client)->Write(inode, 0, second).ok());
+  server::CellKey key1{cluster->fs().id, inode, 0, 1};
+  auto versions = cluster->store(cluster->CellHolder(inode, 0, 1)).Versions(key1);
+  REQUIRE(versions.ok());
+  REQUIRE(versions->size() == 1);
+  const uint64_t acknowledged = versions->front().version;
+
+  // The old primary, still on its old map, delivers a write it had begun: a prepare of a
+  // version above the acknowledged one (its floor was raised by earlier attempts), then the
+  // commit. Without the fence the commit replaces the acknowledged version on every member.
+  const uint64_t late = acknowledged + 1;
+  std::vector<uint8_t> staging(size_t(geometry.width()) * cell_bytes);
+  for (auto& b : staging) b = static_cast<uint8_t>(rng());
+  auto& caller = cluster->endpoint(old_primary);
+  auto region = caller.RegisterMemory(staging.data(), staging.size());
+  REQUIRE(region.ok());
+  int refused = 0;
+  for (int k = 0; k < geometry.width(); ++k) {
+    const int holder = cluster->CellHolder(inode, 0, k);
+    if (holder == old_primary) continue;
+    auto peer = caller.Connect(cluster->endpoint(holder).address(), 5s);
+    REQUIRE(peer.ok());
+    net::wire::CellAddress address{cluster->fs().id, inode, 0, static_cast<uint16_t>(k), 0,
+                                   old_epoch,        pg};
+    const uint8_t* cell = staging.data() + size_t(k) * cell_bytes;
+    std::vector<uint32_t> crcs;
+    server::BlockCrcs(cell, cell_bytes, &crcs);
+    net::wire::PrepareCellRequest prepare;
+    prepare.cell = address;
+    prepare.version = late;
+    prepare.length = cell_bytes;
+    prepare.block_crcs = crcs;
+    prepare.source = (*region)->remote();
+    prepare.source_offset = uint64_t(k) * cell_bytes;
+    Status prepared = caller
+                          .Call(*peer, net::Method::kPrepareCell,
+                                net::wire::EncodePrepareCellRequest(prepare), 5s)
+                          .status();
+    Status committed = caller
+                           .Call(*peer, net::Method::kCommitCell,
+                                 net::wire::EncodeCellVersionRequest({address, late, true}), 5s)
+                           .status();
+    INFO("cell " << k << ": prepare " << prepared.ToString() << ", commit "
+                 << committed.ToString());
+    CHECK(prepared.code() == ErrorCode::kConflict);
+    CHECK(committed.code() == ErrorCode::kConflict);
+    refused += prepared.code() == ErrorCode::kConflict;
+    server::CellKey key{cluster->fs().id, inode, 0, static_cast<uint16_t>(k)};
+    auto now = cluster->store(holder).Versions(key);
+    REQUIRE(now.ok());
+    REQUIRE(now->size() == 1);
+    CHECK(now->front().version == acknowledged);
+    CHECK(now->front().state == server::CellState::kCommitted);
+  }
+  CHECK(refused >= geometry.width() - 1);
+  // Every reader gets the acknowledged write, not the deposed primary's bytes.
+  auto fresh = cluster->OpenClient("fresh");
+  REQUIRE(fresh.ok());
+  CHECK(FirstDifference(ReadAll(**fresh, inode, 0, stripe), second) == -1);
+}
+
 TEST_CASE("a flipped byte is caught by CRC32C, read around, reported and repaired", "[datapath]") {
   auto cluster = StartCluster();
   auto client = cluster->OpenClient();
