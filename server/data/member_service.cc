@@ -101,13 +101,17 @@ Result<CellStore*> MemberService::Store(uint16_t drive_index) const {
   return stores_[drive_index];
 }
 
-Result<PrimaryFence::Ticket> MemberService::Admit(const wire::CellAddress& cell, const char* call,
-                                                  const net::RpcContext& context) {
-  auto ticket = fence_.Admit(cell.fs_id, cell.pg, cell.epoch, context.peer_name);
+bool MemberService::Fenced(net::Method method) {
+  return method == net::Method::kPrepareCell || method == net::Method::kCommitCell ||
+         method == net::Method::kAbortCell || method == net::Method::kCellVersions;
+}
+
+Result<PrimaryFence::Ticket> MemberService::Admit(const wire::CellAddress& cell, net::Method method,
+                                                  const std::string& node) {
+  auto ticket = fence_.Admit(cell.fs_id, cell.pg, cell.epoch, node);
   if (!ticket.ok()) {
-    LOG_WARN("data.fenced call={} cell={} epoch={} from={} error=\"{}\"", call,
-             DescribeCellKey(ToCellKey(cell)), cell.epoch, context.peer_name,
-             ticket.status().ToString());
+    LOG_WARN("data.fenced method={} cell={} epoch={} from={} error=\"{}\"", net::MethodId(method),
+             DescribeCellKey(ToCellKey(cell)), cell.epoch, node, ticket.status().ToString());
   }
   return ticket;
 }
@@ -151,7 +155,8 @@ Result<std::string> MemberService::PrepareCell(const net::RpcContext& context,
     }
     cell = std::span<const uint8_t>(buffer.data(), request.length);
   }
-  CVFS_ASSIGN_OR_RETURN(PrimaryFence::Ticket ticket, Admit(request.cell, "prepare", context));
+  CVFS_ASSIGN_OR_RETURN(PrimaryFence::Ticket ticket,
+                        Admit(request.cell, net::Method::kPrepareCell, context.peer_name));
   if (request.repair) {
     CVFS_RETURN_IF_ERROR(store->Rewrite(key, request.version, cell));
   } else if (Status st = store->WritePending(key, request.version, cell); !st.ok()) {
@@ -170,7 +175,8 @@ Result<std::string> MemberService::CommitCell(const net::RpcContext& context,
                                               std::string_view payload) {
   CVFS_ASSIGN_OR_RETURN(wire::CellVersionRequest request, wire::DecodeCellVersionRequest(payload));
   CVFS_ASSIGN_OR_RETURN(CellStore * store, Store(request.cell.drive_index));
-  CVFS_ASSIGN_OR_RETURN(PrimaryFence::Ticket ticket, Admit(request.cell, "commit", context));
+  CVFS_ASSIGN_OR_RETURN(PrimaryFence::Ticket ticket,
+                        Admit(request.cell, net::Method::kCommitCell, context.peer_name));
   CVFS_RETURN_IF_ERROR(store->Commit(ToCellKey(request.cell), request.version, request.sync));
   return wire::EncodeEmptyReply();
 }
@@ -179,7 +185,8 @@ Result<std::string> MemberService::AbortCell(const net::RpcContext& context,
                                              std::string_view payload) {
   CVFS_ASSIGN_OR_RETURN(wire::CellVersionRequest request, wire::DecodeCellVersionRequest(payload));
   CVFS_ASSIGN_OR_RETURN(CellStore * store, Store(request.cell.drive_index));
-  CVFS_ASSIGN_OR_RETURN(PrimaryFence::Ticket ticket, Admit(request.cell, "abort", context));
+  CVFS_ASSIGN_OR_RETURN(PrimaryFence::Ticket ticket,
+                        Admit(request.cell, net::Method::kAbortCell, context.peer_name));
   CVFS_RETURN_IF_ERROR(store->Abort(ToCellKey(request.cell), request.version));
   return wire::EncodeEmptyReply();
 }
@@ -221,7 +228,8 @@ Result<std::string> MemberService::CellVersions(const net::RpcContext& context,
   CVFS_ASSIGN_OR_RETURN(wire::CellVersionsRequest request,
                         wire::DecodeCellVersionsRequest(payload));
   CVFS_ASSIGN_OR_RETURN(CellStore * store, Store(request.cell.drive_index));
-  CVFS_ASSIGN_OR_RETURN(PrimaryFence::Ticket ticket, Admit(request.cell, "versions", context));
+  CVFS_ASSIGN_OR_RETURN(PrimaryFence::Ticket ticket,
+                        Admit(request.cell, net::Method::kCellVersions, context.peer_name));
   CVFS_ASSIGN_OR_RETURN(std::vector<CellVersion> versions,
                         store->Versions(ToCellKey(request.cell)));
   wire::CellVersionsReply reply;

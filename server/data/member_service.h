@@ -81,15 +81,14 @@ class MemberService {
   // The store of `drive_index`, or kInvalidArgument.
   Result<CellStore*> Store(uint16_t drive_index) const;
 
-  // This node's fence against deposed primaries; the local coordinator's calls on its own
-  // stores pass it too (stripe_coordinator.cc FanOut).
-  PrimaryFence& fence() { return fence_; }
+  // Passes a call on `cell` from `node` (the authenticated peer, or this node's own
+  // coordinator on its local stores) through this node's fence against deposed primaries;
+  // logs a refusal. Only the methods Fenced() names are checked.
+  static bool Fenced(net::Method method);
+  Result<PrimaryFence::Ticket> Admit(const net::wire::CellAddress& cell, net::Method method,
+                                     const std::string& node);
 
  private:
-  // Passes `cell`'s epoch and PG through the fence; logs a refusal.
-  Result<PrimaryFence::Ticket> Admit(const net::wire::CellAddress& cell, const char* call,
-                                     const net::RpcContext& context);
-
   net::RpcEndpoint& endpoint_;
   PrimaryFence fence_;
   mutable std::shared_mutex stores_mu_;

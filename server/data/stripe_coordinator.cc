@@ -55,19 +55,13 @@ std::vector<Result<std::string>> FanOut(
     }
     group.Start(k, *op.peer[k], method, payload(k), timeout);
   }
-  const bool fenced = method == net::Method::kPrepareCell || method == net::Method::kCommitCell ||
-                      method == net::Method::kAbortCell || method == net::Method::kCellVersions;
+  const bool fenced = op.members != nullptr && MemberService::Fenced(method);
   for (int k = 0; k < width; ++k) {
     if (!cells[k] || op.local[k] == nullptr) continue;
     PrimaryFence::Ticket ticket;
-    if (fenced && op.fence != nullptr) {
-      const net::wire::CellAddress address = op.Address(k);
-      auto admitted =
-          op.fence->Admit(address.fs_id, address.pg, address.epoch, endpoint.options().name);
+    if (fenced) {
+      auto admitted = op.members->Admit(op.Address(k), method, endpoint.options().name);
       if (!admitted.ok()) {
-        LOG_WARN("data.fenced call={} stripe={} cell={} epoch={} local=true error=\"{}\"",
-                 net::MethodId(method), Describe(op.id), k, address.epoch,
-                 admitted.status().ToString());
         group.Set(k, admitted.status());
         continue;
       }
@@ -230,7 +224,7 @@ Result<StripeCoordinator::StripeOp> StripeCoordinator::Begin(uint32_t fs_id, uin
   op.peer.assign(width, std::nullopt);
   op.address.assign(width, std::string());
   op.peers = &peers_;
-  op.fence = &local_.fence();
+  op.members = &local_;
   for (int k = 0; k < width; ++k) {
     if (!op.route.up[k]) continue;
     const PgMember& member = op.route.member(k);

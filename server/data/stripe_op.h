@@ -15,7 +15,7 @@
 #include "core/stripe_routing.h"
 #include "net/call_group.h"
 #include "net/wire/data_messages.h"
-#include "server/data/primary_fence.h"
+#include "server/data/member_service.h"
 #include "server/data/stripe_coordinator.h"
 
 namespace cvfs::server {
@@ -31,8 +31,8 @@ struct StripeCoordinator::StripeOp {
   std::vector<std::optional<net::PeerId>> peer;  // per cell: connected remote member
   std::vector<std::string> address;              // per cell: the member's fabric address
   net::PeerCache* peers = nullptr;               // to skip members that stop answering
-  PrimaryFence* fence = nullptr;  // this node's (MemberService::fence): local calls pass it too
-  bool discard_staging = false;   // a remote call failed: a late RMA may still hit staging
+  MemberService* members = nullptr;              // this node's: local calls pass its fence too
+  bool discard_staging = false;  // a remote call failed: a late RMA may still hit staging
 
   int width() const { return geometry.width(); }
   int data_cells() const { return geometry.data_cells; }
