@@ -77,6 +77,29 @@ std::unique_ptr<InProcessDataCluster> StartCluster(InProcessOptions options = {}
   return std::move(cluster).value();
 }
 
+// Sends, as the node behind `caller`, the prepare of cell `address` at `version` whose bytes
+// are at `source_offset` (cell_bytes long) in the caller's registered `staging` region: what a
+// primary's FanOut sends, but from a node the test chooses (a former primary) and with the
+// epoch the test puts in `address`.
+Status SendPrepare(net::RpcEndpoint& caller, net::RpcEndpoint& member,
+                   const net::MemoryRegion& staging, const net::wire::CellAddress& address,
+                   uint64_t version, uint64_t source_offset, uint32_t cell_bytes) {
+  std::vector<uint32_t> crcs;
+  server::BlockCrcs(static_cast<const uint8_t*>(staging.data()) + source_offset, cell_bytes, &crcs);
+  net::wire::PrepareCellRequest prepare;
+  prepare.cell = address;
+  prepare.version = version;
+  prepare.length = cell_bytes;
+  prepare.block_crcs = crcs;
+  prepare.source = staging.remote();
+  prepare.source_offset = source_offset;
+  auto peer = caller.Connect(member.address(), 5s);
+  if (!peer.ok()) return peer.status();
+  return caller
+      .Call(*peer, net::Method::kPrepareCell, net::wire::EncodePrepareCellRequest(prepare), 5s)
+      .status();
+}
+
 }  // namespace
 
 TEST_CASE("writes and reads match a reference model", "[datapath]") {
@@ -276,20 +299,9 @@ TEST_CASE("a former primary's prepare delivered late never un-commits an acknowl
       if (holder == old_primary) {
         st = cluster->store(holder).WritePending(key, version, {cell, cell_bytes});
       } else {
-        std::vector<uint32_t> crcs;
-        server::BlockCrcs(cell, cell_bytes, &crcs);
-        net::wire::PrepareCellRequest m;
-        m.cell = {cluster->fs().id, inode, 0, static_cast<uint16_t>(k), 0};
-        m.version = version;
-        m.length = cell_bytes;
-        m.block_crcs = crcs;
-        m.source = (*region)->remote();
-        m.source_offset = uint64_t(k) * cell_bytes;
-        auto peer = caller.Connect(cluster->endpoint(holder).address(), 5s);
-        REQUIRE(peer.ok());
-        st = caller
-                 .Call(*peer, net::Method::kPrepareCell, net::wire::EncodePrepareCellRequest(m), 5s)
-                 .status();
+        st = SendPrepare(caller, cluster->endpoint(holder), **region,
+                         {cluster->fs().id, inode, 0, static_cast<uint16_t>(k), 0}, version,
+                         uint64_t(k) * cell_bytes, cell_bytes);
       }
       INFO("cell " << k << ": " << st.ToString());
       CHECK(st.code() == ErrorCode::kAlreadyExists);
@@ -453,20 +465,8 @@ TEST_CASE(
     REQUIRE(peer.ok());
     net::wire::CellAddress address{cluster->fs().id, inode, 0, static_cast<uint16_t>(k), 0,
                                    old_epoch,        pg};
-    const uint8_t* cell = staging.data() + size_t(k) * cell_bytes;
-    std::vector<uint32_t> crcs;
-    server::BlockCrcs(cell, cell_bytes, &crcs);
-    net::wire::PrepareCellRequest prepare;
-    prepare.cell = address;
-    prepare.version = late;
-    prepare.length = cell_bytes;
-    prepare.block_crcs = crcs;
-    prepare.source = (*region)->remote();
-    prepare.source_offset = uint64_t(k) * cell_bytes;
-    Status prepared = caller
-                          .Call(*peer, net::Method::kPrepareCell,
-                                net::wire::EncodePrepareCellRequest(prepare), 5s)
-                          .status();
+    Status prepared = SendPrepare(caller, cluster->endpoint(holder), **region, address, late,
+                                  uint64_t(k) * cell_bytes, cell_bytes);
     Status committed = caller
                            .Call(*peer, net::Method::kCommitCell,
                                  net::wire::EncodeCellVersionRequest({address, late, true}), 5s)
