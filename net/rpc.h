@@ -162,6 +162,9 @@ struct RpcStats {
   uint64_t overload_rejections = 0;
   uint64_t send_errors = 0;
   uint64_t hellos_accepted = 0;
+  // Sessions said again after a peer we had one with answered kUnauthenticated (a new
+  // process at the same address), each followed by the one resend of the refused call.
+  uint64_t sessions_renewed = 0;
   // Peers declared not accepting messages (a send refused or not completed in time); see
   // "Dead peers" in docs/design/transport.md.
   uint64_t peers_broken = 0;

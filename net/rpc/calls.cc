@@ -70,7 +70,7 @@ Result<std::string> WaitForResult(RpcEndpoint::Impl& impl, Waiter& waiter, TimeP
 
 void RpcEndpoint::Impl::StartCall(PeerId peer, wire::EnvelopeFields env, std::string_view payload,
                                   TimePoint deadline, bool inline_done,
-                                  std::function<void(Result<std::string>)> done) {
+                                  std::function<void(Result<std::string>)> done, bool resend) {
   if (stopping_) {
     done(Status::Unavailable("rpc endpoint shut down"));
     return;
@@ -89,6 +89,16 @@ void RpcEndpoint::Impl::StartCall(PeerId peer, wire::EnvelopeFields env, std::st
   call.deadline = deadline;
   call.complete_inline = inline_done;
   call.done = std::move(done);
+  if (env.kind == wire::EnvelopeKind::kRequest && !resend) {
+    {
+      std::lock_guard<std::mutex> lock(peers_mu_);
+      call.resendable = said_hello_.count(peer) != 0;
+    }
+    if (call.resendable) {
+      call.method = env.method;
+      call.resend_payload.assign(payload);
+    }
+  }
   pending_.Insert(id, std::move(call));
   stats_.calls_sent++;
   // Shutdown may have drained pending_ between the check above and Insert.
@@ -121,6 +131,24 @@ Result<PeerId> RpcEndpoint::Impl::Connect(std::string_view address, Duration dea
   CVFS_ASSIGN_OR_RETURN(uint64_t peer, ResolveRaw(raw));
   // An explicit Connect retries a peer broken for not taking messages (it may have restarted).
   Revive(peer);
+  auto waiter = std::make_shared<Waiter>();
+  StartCall(peer, MakeHello(raw), {}, until, /*inline_done=*/true,
+            [waiter](Result<std::string> r) { waiter->Set(std::move(r)); });
+  const Result<std::string> r = WaitForResult(*this, *waiter, until);
+  if (!r.ok()) {
+    if (r.status().code() == ErrorCode::kDeadlineExceeded) {
+      return Status::Unavailable("peer did not answer the hello within the deadline");
+    }
+    return r.status();
+  }
+  {
+    std::lock_guard<std::mutex> lock(peers_mu_);
+    said_hello_[peer] = raw;
+  }
+  return peer;
+}
+
+wire::EnvelopeFields RpcEndpoint::Impl::MakeHello(const std::string& raw) {
   wire::EnvelopeFields env;
   env.kind = wire::EnvelopeKind::kHello;
   env.hello_node_name = options_.name;
@@ -132,17 +160,46 @@ Result<PeerId> RpcEndpoint::Impl::Connect(std::string_view address, Duration dea
     // The peer decides: without require_auth it accepts an unauthenticated session.
     LOG_WARN("rpc.no_credential name={} error={}", options_.name, cred.status().ToString());
   }
-  auto waiter = std::make_shared<Waiter>();
-  StartCall(peer, std::move(env), {}, until, /*inline_done=*/true,
-            [waiter](Result<std::string> r) { waiter->Set(std::move(r)); });
-  const Result<std::string> r = WaitForResult(*this, *waiter, until);
-  if (!r.ok()) {
-    if (r.status().code() == ErrorCode::kDeadlineExceeded) {
-      return Status::Unavailable("peer did not answer the hello within the deadline");
-    }
-    return r.status();
+  return env;
+}
+
+void RpcEndpoint::Impl::RenewSessionAndResend(PendingCall call, Status refusal) {
+  std::string raw;
+  {
+    std::lock_guard<std::mutex> lock(peers_mu_);
+    if (auto it = said_hello_.find(call.peer); it != said_hello_.end()) raw = it->second;
   }
-  return peer;
+  if (raw.empty() || stopping_ || Now() >= call.deadline) {
+    CompleteCall(std::move(call), std::move(refusal));
+    return;
+  }
+  LOG_INFO(
+      "rpc.session_renewing name={} peer={} method={}: the peer has no session for us "
+      "(restarted at the same address); saying Hello again",
+      options_.name, PeerLabel(call.peer), call.method);
+  const PeerId peer = call.peer;
+  const TimePoint deadline = call.deadline;
+  auto shared = std::make_shared<PendingCall>(std::move(call));
+  StartCall(peer, MakeHello(raw), {}, deadline, /*inline_done=*/false,
+            [this, shared, refusal](Result<std::string> hello) mutable {
+              PendingCall& original = *shared;
+              if (!hello.ok()) {
+                LOG_WARN("rpc.session_renew_failed name={} peer={} error={}", options_.name,
+                         PeerLabel(original.peer), hello.status().ToString());
+                CompleteCall(std::move(original),
+                             hello.status().code() == ErrorCode::kDeadlineExceeded
+                                 ? std::move(refusal)
+                                 : hello.status());
+                return;
+              }
+              stats_.sessions_renewed++;
+              wire::EnvelopeFields env;
+              env.kind = wire::EnvelopeKind::kRequest;
+              env.method = original.method;
+              const std::string payload = std::move(original.resend_payload);
+              StartCall(original.peer, std::move(env), payload, original.deadline,
+                        original.complete_inline, std::move(original.done), /*resend=*/true);
+            });
 }
 
 Result<PeerId> RpcEndpoint::Connect(std::string_view address, Duration deadline) {

@@ -144,7 +144,7 @@ void RpcEndpoint::Impl::Dispatch(wire::EnvelopeFields env, const Status& st, uin
   if (options_.require_auth && !session.authenticated) {
     stats_.auth_failures++;
     SendError(peer, env, wire::EnvelopeKind::kError,
-              Status::PermissionDenied("no authenticated session: send a MUNGE Hello first"),
+              Status::Unauthenticated("no authenticated session: send a MUNGE Hello first"),
               unverified);
     return;
   }
@@ -306,8 +306,21 @@ void RpcEndpoint::Impl::HandleReply(wire::EnvelopeFields& env) {
                                                             std::to_string(env.status_code)));
     return;
   }
-  CompleteCall(std::move(*call),
-               Status(static_cast<ErrorCode>(env.status_code), env.status_message));
+  Status refusal(static_cast<ErrorCode>(env.status_code), env.status_message);
+  if (refusal.code() == ErrorCode::kUnauthenticated && call->resendable) {
+    // The peer has no session for us although it accepted our Hello: a new process at
+    // the same address (a daemon restarted on its fixed port). The Hello's MUNGE round
+    // trip must not run here, on a completion-handling thread.
+    auto shared = std::make_shared<PendingCall>(std::move(*call));
+    if (workers_->TrySubmit([this, shared, refusal]() mutable {
+          RenewSessionAndResend(std::move(*shared), refusal);
+        })) {
+      return;
+    }
+    CompleteCall(std::move(*shared), refusal);
+    return;
+  }
+  CompleteCall(std::move(*call), std::move(refusal));
 }
 
 }  // namespace cvfs::net

@@ -74,6 +74,7 @@ RpcStats RpcEndpoint::stats() const {
   out.overload_rejections = s.overload_rejections.load();
   out.send_errors = s.send_errors.load();
   out.hellos_accepted = s.hellos_accepted.load();
+  out.sessions_renewed = s.sessions_renewed.load();
   out.peers_broken = impl_->peers_broken_.load();
   return out;
 }

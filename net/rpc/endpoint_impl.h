@@ -43,7 +43,7 @@ struct AtomicStats {
   std::atomic<uint64_t> calls_sent{0}, replies_received{0}, requests_served{0}, replies_sent{0},
       error_replies_sent{0}, malformed_messages{0}, auth_failures{0}, unknown_method{0},
       deadline_exceeded{0}, late_replies{0}, overload_rejections{0}, send_errors{0},
-      hellos_accepted{0};
+      hellos_accepted{0}, sessions_renewed{0};
 };
 
 // What this endpoint knows about a peer that said Hello.
@@ -169,10 +169,19 @@ class RpcEndpoint::Impl {
 
   // calls.cc
   Result<PeerId> Connect(std::string_view address, Duration deadline);
+  // The Hello envelope for the peer at raw address `raw` (a MUNGE round trip: not on the
+  // progress thread).
+  wire::EnvelopeFields MakeHello(const std::string& raw);
+  // A request refused with kUnauthenticated by a peer we had a session with (it restarted
+  // at the same address): says Hello again and resends the request once, within its
+  // deadline; completes `call` with the refusal or the Hello's error if that fails.
+  // Runs on a worker.
+  void RenewSessionAndResend(PendingCall call, Status refusal);
   // `payload` is sent in place of env.payload and need only live until StartCall returns.
+  // `resend`: this is the one resend after a renewed session (never resent again).
   void StartCall(PeerId peer, wire::EnvelopeFields env, std::string_view payload,
                  TimePoint deadline, bool inline_done,
-                 std::function<void(Result<std::string>)> done);
+                 std::function<void(Result<std::string>)> done, bool resend = false);
   Result<std::string> Call(PeerId peer, uint16_t method, std::string_view payload,
                            Duration deadline);
 
@@ -223,6 +232,8 @@ class RpcEndpoint::Impl {
   std::unordered_set<uint64_t> inserted_;  // guarded by peers_mu_: handles we inserted
   // guarded by peers_mu_: when a message from each inserted handle last arrived (Dispatch).
   std::unordered_map<uint64_t, TimePoint> last_heard_;
+  // guarded by peers_mu_: the raw address of each handle whose Hello was accepted (Connect).
+  std::unordered_map<uint64_t, std::string> said_hello_;
 
   // Per-peer send accounting (dead peers). Lock order: peers_mu_ before tx_mu_.
   struct PeerTx {

@@ -23,6 +23,13 @@ struct PendingCall {
   // completion is handed to the worker pool.
   bool complete_inline = false;
   std::function<void(Result<std::string>)> done;
+  // A request to a peer this endpoint said Hello to keeps what it needs to be sent again
+  // once if the peer answers kUnauthenticated (the peer is a new process at the same
+  // address, which never saw our Hello): `method` and a copy of the payload. Empty
+  // `resend_payload` with resendable == false otherwise (Hellos, resent calls).
+  bool resendable = false;
+  uint16_t method = 0;
+  std::string resend_payload;
 };
 
 class PendingCalls {

@@ -103,13 +103,13 @@ TEST_CASE("authenticated client reaches cvfsd; forged and missing credentials ar
   REQUIRE(raw_peer.ok());
   auto refused = anonymous->Call(*raw_peer, net::Method::kNodeInfo, "", kDeadline);
   REQUIRE_FALSE(refused.ok());
-  CHECK(refused.status().code() == ErrorCode::kPermissionDenied);
+  CHECK(refused.status().code() == ErrorCode::kUnauthenticated);
   std::printf("unauthenticated request refused: %s\n", refused.status().ToString().c_str());
   // ... and the refused forger has no session either.
   auto forger_raw = forger->ResolveForTesting(d.address);
   REQUIRE(forger_raw.ok());
   CHECK(forger->Call(*forger_raw, net::Method::kPing, "x", kDeadline).status().code() ==
-        ErrorCode::kPermissionDenied);
+        ErrorCode::kUnauthenticated);
 
   // The daemon counted the refusals and still serves the valid client.
   auto after = NodeInfo(*good, *peer);

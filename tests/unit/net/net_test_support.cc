@@ -132,13 +132,16 @@ PrivateMunged::~PrivateMunged() {
 
 Result<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::string& provider,
                                                             bool require_auth,
-                                                            const std::string& munge_socket) {
+                                                            const std::string& munge_socket,
+                                                            uint16_t port) {
   std::unique_ptr<ServerProcess> s(new ServerProcess());
   int fds[2];
   if (pipe(fds) != 0) return Status::IoError("pipe failed");
-  s->pid_ = SpawnArgv({std::string(CVFS_BIN_DIR) + "/rpc_test_server", provider,
-                       require_auth ? "1" : "0", munge_socket.empty() ? "-" : munge_socket},
-                      fds[1], "/tmp/cvfs-rpc-test-server.log");
+  std::vector<std::string> argv = {std::string(CVFS_BIN_DIR) + "/rpc_test_server", provider,
+                                   require_auth ? "1" : "0",
+                                   munge_socket.empty() ? "-" : munge_socket};
+  if (port != 0) argv.push_back(std::to_string(port));
+  s->pid_ = SpawnArgv(argv, fds[1], "/tmp/cvfs-rpc-test-server.log");
   close(fds[1]);
   std::string line;
   const std::string prefix = "ADDRESS ";

@@ -54,9 +54,11 @@ class PrivateMunged {
 // The rpc_test_server helper: prints its address, serves until killed.
 class ServerProcess {
  public:
+  // `port` 0: any free port (tcp); otherwise that port, e.g. to restart at one address.
   static Result<std::unique_ptr<ServerProcess>> Start(const std::string& provider,
                                                       bool require_auth,
-                                                      const std::string& munge_socket);
+                                                      const std::string& munge_socket,
+                                                      uint16_t port = 0);
   ~ServerProcess();  // Kill()
   const std::string& address() const { return address_; }
   pid_t pid() const { return pid_; }
