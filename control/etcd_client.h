@@ -215,13 +215,16 @@ class EtcdClient : public std::enable_shared_from_this<EtcdClient> {
   // Returns the decoded JSON reply of a 200 answer.
   Result<nlohmann::json> Call(std::string_view path, const nlohmann::json& body);
 
+  // Index (into options.endpoints) of the endpoint the next call tries first: the one that
+  // answered last.
+  size_t PreferredEndpoint() const { return preferred_.load() % options_.endpoints.size(); }
+
  private:
   explicit EtcdClient(EtcdOptions options);
   friend struct EtcdWatch::State;
 
   void* AcquireHandle();
   void ReleaseHandle(void* handle);
-  size_t PreferredEndpoint() const { return preferred_.load() % options_.endpoints.size(); }
   void MarkEndpointFailed(size_t index);
 
   // Const after construction.
