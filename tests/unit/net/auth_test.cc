@@ -4,11 +4,6 @@
 // at the same address is said Hello to again.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <future>
 #include <thread>
 
@@ -16,6 +11,7 @@
 #include "net/fabric/address.h"
 #include "net/rpc.h"
 #include "net/wire/envelope.h"
+#include "tests/cluster/child_process.h"
 #include "tests/unit/net/make_endpoint.h"
 #include "tests/unit/net/net_test_support.h"
 
@@ -180,21 +176,6 @@ TEST_CASE("authenticated calls to a server in another process", "[net][security]
 
 namespace {
 
-// A TCP port nobody listens on now (the kernel's pick), for a server that must come back at
-// the same address.
-uint16_t FreeTcpPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  socklen_t len = sizeof(addr);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // An rpc_test_server process on `port` (retried for a while: the port may still be held
 // for a moment after the previous process was killed).
 std::unique_ptr<ServerProcess> ServerOnPort(uint16_t port, const std::string& munge_socket) {
@@ -239,7 +220,9 @@ TEST_CASE("a peer restarted at the same address is said Hello to again, and the 
   // clients restarted. A daemon on a fixed port (cvfsd --port) does this at every restart.
   auto munged = PrivateMunged::Start();
   if (!munged.ok()) FAIL(munged.status().ToString());
-  const uint16_t port = FreeTcpPort();
+  auto free_port = cvfs::testing::FindFreePort();
+  REQUIRE(free_port.ok());
+  const uint16_t port = *free_port;
   auto server = ServerOnPort(port, (*munged)->socket());
   const std::string address = server->address();
   auto client = MakeEndpoint("tcp;ofi_rxm", "client", true, (*munged)->socket());
